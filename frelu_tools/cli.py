@@ -33,6 +33,9 @@ def cli():
     """Open, convert, plot and reproduce Torch7 FReLU work in PyTorch."""
 
 
+# Commands, one module each under frelu_tools/commands/.
+
+
 def main():
     cli(prog_name="frelu-tools")
 

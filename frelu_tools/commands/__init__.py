@@ -1,0 +1,1 @@
+"""The click commands; each is thin and calls the library."""
