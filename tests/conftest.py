@@ -3,6 +3,9 @@ from pathlib import Path
 
 import pytest
 
+# Plots in tests render off screen, also where a display is set.
+os.environ.setdefault("MPLBACKEND", "Agg")
+
 REPO = Path(__file__).resolve().parent.parent
 TEST_DATA = Path(__file__).resolve().parent / "data"
 
