@@ -1,0 +1,108 @@
+"""Torch7 element-wise layers whose semantics differ from their torch.nn counterparts."""
+
+import torch
+from torch import nn
+
+
+class MulConstant(nn.Module):
+    """Multiply by a constant scalar (`nn/MulConstant.lua`)."""
+
+    def __init__(self, constant: float, inplace: bool = False):
+        super().__init__()
+        self.constant = constant
+        self.inplace = inplace
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        return input.mul_(self.constant) if self.inplace else input * self.constant
+
+    def extra_repr(self) -> str:
+        return f"{self.constant}" + (", inplace=True" if self.inplace else "")
+
+
+class AddConstant(nn.Module):
+    """Add a constant scalar (`nn/AddConstant.lua`).
+
+    NOTE: Torch7 also accepts a tensor constant for inputs of at most 2 dimensions; only a
+    scalar is supported here.
+    """
+
+    def __init__(self, constant: float, inplace: bool = False):
+        super().__init__()
+        self.constant = constant
+        self.inplace = inplace
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        return input.add_(self.constant) if self.inplace else input + self.constant
+
+    def extra_repr(self) -> str:
+        return f"{self.constant}" + (", inplace=True" if self.inplace else "")
+
+
+class Dropout(nn.Module):
+    """Torch7 `nn.Dropout` (`nn/Dropout.lua`), version 1 or 2.
+
+    Version 2 (Torch7's default, and torch.nn.Dropout's rule) scales kept entries by
+    1/(1-p) in training. Version 1 (`v1=True`) leaves training outputs unscaled and
+    multiplies by 1-p in evaluation instead. `stochastic_inference` drops entries in
+    evaluation mode too.
+    """
+
+    def __init__(
+        self,
+        p: float = 0.5,
+        v1: bool = False,
+        inplace: bool = False,
+        stochastic_inference: bool = False,
+    ):
+        super().__init__()
+        if not 0 <= p < 1:
+            raise ValueError(f"Dropout probability must be in [0, 1), got {p}")
+        self.p = p
+        self.v1 = v1
+        self.inplace = inplace
+        self.stochastic_inference = stochastic_inference
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        if self.p == 0:
+            return input
+
+        if self.training or self.stochastic_inference:
+            keep = torch.empty_like(input).bernoulli_(1 - self.p)
+            if not self.v1:
+                keep.div_(1 - self.p)
+            return input.mul_(keep) if self.inplace else input * keep
+
+        if self.v1:
+            return input.mul_(1 - self.p) if self.inplace else input * (1 - self.p)
+        return input
+
+    def extra_repr(self) -> str:
+        text = f"p={self.p}, v1={self.v1}"
+        if self.inplace:
+            text += ", inplace=True"
+        if self.stochastic_inference:
+            text += ", stochastic_inference=True"
+        return text
+
+
+def _torch7_softmax_dim(input: torch.Tensor) -> int:
+    # THNN's SoftMax and LogSoftMax: 1-D and 3-D (C x H x W) inputs normalise along
+    # dimension 0, 2-D and 4-D (batch first) along dimension 1.
+    if input.dim() not in (1, 2, 3, 4):
+        shape = tuple(input.shape)
+        raise ValueError(f"Torch7 SoftMax expects a 1-D to 4-D input, got shape {shape}")
+    return 0 if input.dim() in (1, 3) else 1
+
+
+class SoftMax(nn.Module):
+    """Softmax along dimension 0 of 1-D and 3-D, 1 of 2-D and 4-D inputs (`nn/SoftMax.lua`)."""
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(input, dim=_torch7_softmax_dim(input))
+
+
+class LogSoftMax(nn.Module):
+    """Log-softmax along dim 0 of 1-D and 3-D, 1 of 2-D and 4-D inputs (`nn/LogSoftMax.lua`)."""
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        return torch.log_softmax(input, dim=_torch7_softmax_dim(input))
