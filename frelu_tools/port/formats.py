@@ -1,0 +1,366 @@
+"""Output formats of a converted model: `.pt` dict, safetensors and torch.export program.
+
+Every writer goes through `atomic_write`: the file appears under its final name only
+once it is complete, an existing file is replaced only with `force=True`, and a failure
+leaves no file behind.
+
+`.pt` and `.safetensors` store the architecture spec (see `frelu_tools.port.describe`)
+next to the weights, and `load_model` rebuilds the module with `frelu_tools.port.build`.
+The exported program (`.pt2`) carries its own graph and runs with torch alone.
+"""
+
+import contextlib
+import errno
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+
+from frelu_tools import __version__
+from frelu_tools.errors import FreluToolsError
+
+log = logging.getLogger(__name__)
+
+MODEL_FORMAT = "frelu-tools-model"
+MODEL_FORMAT_VERSION = 1
+
+FORMATS = ("pt", "safetensors", "exported")
+SUFFIXES = {"pt": ".pt", "safetensors": ".safetensors", "exported": ".pt2"}
+
+
+class OutputExistsError(FreluToolsError):
+    """The output file exists already and overwriting was not requested."""
+
+    def __init__(self, path):
+        self.path = str(path)
+        super().__init__(f"{path}: already exists; pass --force to overwrite it")
+
+
+class ModelFormatError(FreluToolsError):
+    """A file that `load_model` cannot open as a converted model."""
+
+
+@contextlib.contextmanager
+def atomic_write(path, *, force: bool = False) -> Iterator[Path]:
+    """Yield a temporary path next to `path`, renamed to `path` when the block succeeds.
+
+    Args:
+        path: the final file name.
+        force: replace an existing file; otherwise raise `OutputExistsError`, both before
+            the block runs and, without a race, at the rename.
+
+    Raises:
+        OutputExistsError: `path` exists and `force` is false.
+
+    Example:
+        >>> with atomic_write("model.pt") as tmp:
+        ...     torch.save(obj, tmp)
+    """
+    path = Path(path)
+    if path.exists() and not force:
+        raise OutputExistsError(path)
+
+    descriptor, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(descriptor)
+    tmp = Path(name)
+    try:
+        yield tmp
+        if force:
+            os.replace(tmp, path)
+        else:
+            # A hard link fails with EEXIST instead of replacing a file that appeared
+            # while the block ran, which os.rename would silently do on POSIX.
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                raise OutputExistsError(path) from None
+            except OSError as error:
+                if error.errno not in (errno.EPERM, errno.ENOTSUP, errno.EXDEV):
+                    raise
+                # NOTE: file systems without hard links (FAT, some network mounts) get a
+                # check-then-rename, which can overwrite a file created meanwhile.
+                if path.exists():
+                    raise OutputExistsError(path) from None
+                os.rename(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def sha256_of(path) -> str:
+    """Return the hex SHA-256 digest of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def source_info(path) -> dict:
+    """Return the `{"name", "sha256"}` record of the file a model was converted from."""
+    path = Path(path)
+    return {"name": path.name, "sha256": sha256_of(path)}
+
+
+def default_output(source, format: str) -> Path:
+    """Return the output name for `source` in `format`: same folder and stem, new suffix."""
+    source = Path(source)
+    if source.is_dir():
+        return source.parent / f"{source.name}.pt"
+    return source.with_suffix(SUFFIXES[format])
+
+
+def _plain_state_dict(module: torch.nn.Module) -> dict:
+    # clone() gives each entry its own contiguous storage: safetensors rejects shared
+    # or non-contiguous tensors, and a .pt file then contains no view of a larger storage.
+    return {
+        key: value.detach().cpu().contiguous().clone() for key, value in module.state_dict().items()
+    }
+
+
+def save_pt(
+    path, module: torch.nn.Module, spec: dict, source: dict | None, *, force: bool = False
+) -> Path:
+    """Write `module` as a `.pt` dict of plain types and tensors.
+
+    The file opens with `torch.load(path, weights_only=True)` and contains `format`,
+    `format_version`, `tool_version`, `architecture` (the spec), `state_dict` and
+    `source` (`{"name", "sha256"}` of the Torch7 file, or None).
+
+    Returns:
+        the path written.
+    """
+    payload = {
+        "format": MODEL_FORMAT,
+        "format_version": MODEL_FORMAT_VERSION,
+        "tool_version": __version__,
+        "architecture": spec,
+        "state_dict": _plain_state_dict(module),
+        "source": source,
+    }
+    with atomic_write(path, force=force) as tmp:
+        torch.save(payload, tmp)
+    return Path(path)
+
+
+def save_safetensors(
+    path, module: torch.nn.Module, spec: dict, source: dict | None, *, force: bool = False
+) -> Path:
+    """Write the weights of `module` as safetensors, the spec as JSON in its metadata.
+
+    Metadata keys (all strings, as safetensors requires): `format`, `format_version`,
+    `tool_version`, `architecture` (JSON), `source_name`, `source_sha256`.
+
+    Returns:
+        the path written.
+    """
+    from safetensors.torch import save_file
+
+    metadata = {
+        "format": MODEL_FORMAT,
+        "format_version": str(MODEL_FORMAT_VERSION),
+        "tool_version": __version__,
+        "architecture": json.dumps(spec, allow_nan=True),
+    }
+    if source is not None:
+        metadata["source_name"] = source["name"]
+        metadata["source_sha256"] = source["sha256"]
+    with atomic_write(path, force=force) as tmp:
+        save_file(_plain_state_dict(module), str(tmp), metadata=metadata)
+    return Path(path)
+
+
+def export_program(module: torch.nn.Module, example_input: torch.Tensor):
+    """Trace `module` in evaluation mode with torch.export, batch dimension dynamic.
+
+    Raises:
+        ModelFormatError: torch.export cannot trace the module.
+    """
+    module = module.eval()
+    batch = torch.export.Dim("batch", min=1)
+    try:
+        return torch.export.export(module, (example_input,), dynamic_shapes=({0: batch},))
+    except Exception as error:  # torch.export raises many unrelated types
+        raise ModelFormatError(
+            f"torch.export failed on this model ({type(error).__name__}: "
+            f"{str(error).splitlines()[0] if str(error) else ''}); "
+            "use --format pt or --format safetensors"
+        ) from error
+
+
+def save_exported(
+    path, module: torch.nn.Module, example_input: torch.Tensor, *, force: bool = False
+) -> Path:
+    """Write `module` as a torch.export program (`.pt2`) that runs without frelu-tools.
+
+    Load it with `torch.export.load(path).module()`. The batch dimension is dynamic;
+    the other input dimensions are fixed to those of `example_input`.
+
+    Returns:
+        the path written.
+    """
+    program = export_program(module, example_input)
+    with torch.no_grad():
+        expected = module(example_input)
+    actual = program.module()(example_input)
+    if not torch.allclose(actual, expected, rtol=1e-5, atol=1e-6):
+        raise ModelFormatError(
+            "the exported program does not reproduce the model's output; "
+            "use --format pt or --format safetensors"
+        )
+    with atomic_write(path, force=force) as tmp:
+        torch.export.save(program, tmp)
+    return Path(path)
+
+
+def save_model(
+    path,
+    module: torch.nn.Module,
+    spec: dict,
+    source: dict | None,
+    format: str,
+    *,
+    example_input: torch.Tensor | None = None,
+    force: bool = False,
+) -> Path:
+    """Write a converted model in one of `FORMATS`.
+
+    Args:
+        path: output file.
+        module: the converted module.
+        spec: its architecture spec (`frelu_tools.port.describe`).
+        source: `{"name", "sha256"}` of the Torch7 file (`source_info`), or None.
+        format: "pt", "safetensors" or "exported".
+        example_input: the input torch.export traces with; needed for "exported" only.
+        force: overwrite an existing file.
+
+    Returns:
+        the path written.
+    """
+    if format == "pt":
+        return save_pt(path, module, spec, source, force=force)
+    if format == "safetensors":
+        return save_safetensors(path, module, spec, source, force=force)
+    if format == "exported":
+        if example_input is None:
+            raise ValueError("format 'exported' needs an example input")
+        return save_exported(path, module, example_input, force=force)
+    raise ValueError(f"unknown format {format!r}; expected one of {', '.join(FORMATS)}")
+
+
+def _build(spec: dict, state_dict: dict, path) -> torch.nn.Module:
+    from frelu_tools.port import build
+
+    module = build(spec)
+    try:
+        module.load_state_dict(state_dict)
+    except RuntimeError as error:
+        raise ModelFormatError(f"{path}: weights do not match the architecture: {error}") from None
+    return module.eval()
+
+
+def _is_zip(path) -> bool:
+    with open(path, "rb") as file:
+        return file.read(4) == b"PK\x03\x04"
+
+
+def _looks_like_safetensors(path) -> bool:
+    # A safetensors file starts with the byte length of its JSON header (u64, little
+    # endian), then the header's opening brace.
+    with open(path, "rb") as file:
+        head = file.read(9)
+    if len(head) < 9 or head[8:9] != b"{":
+        return False
+    return int.from_bytes(head[:8], "little") < os.path.getsize(path)
+
+
+def _is_exported_archive(path) -> bool:
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        return any(name.endswith("/archive_format") for name in archive.namelist())
+
+
+def load_model(path) -> torch.nn.Module:
+    """Open a model written by `frelu-tools convert`, in evaluation mode.
+
+    Accepts the three output formats (`.pt` dict, `.safetensors`, exported `.pt2`) and
+    training checkpoints (`frelu_tools.port.checkpoint`). The `.pt` and safetensors files
+    are rebuilt from their architecture spec; nothing in them is unpickled beyond plain
+    types and tensors.
+
+    Args:
+        path: the file.
+
+    Returns:
+        a `torch.nn.Module`. For an exported program it is the program's
+        `torch.fx.GraphModule`, which runs like the original module.
+
+    Raises:
+        ModelFormatError: the file is not one of these formats.
+
+    Example:
+        >>> model = frelu_tools.load_model("resnet-20.pt")
+        >>> logits = model(torch.randn(2, 3, 32, 32))
+    """
+    path = Path(path)
+    if path.suffix == ".safetensors" or _looks_like_safetensors(path):
+        return _load_safetensors(path)
+    if not _is_zip(path):
+        raise ModelFormatError(f"{path}: not a .pt, .pt2 or .safetensors file")
+    if path.suffix == ".pt2" or _is_exported_archive(path):
+        return _load_exported(path)
+
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch.load raises RuntimeError, UnpicklingError, ...
+        raise ModelFormatError(f"{path}: cannot be read as a PyTorch file: {error}") from None
+    return _model_from_payload(payload, path)
+
+
+def _model_from_payload(payload, path) -> torch.nn.Module:
+    from frelu_tools.port.checkpoint import CHECKPOINT_FORMAT
+
+    if not isinstance(payload, dict) or payload.get("format") not in (
+        MODEL_FORMAT,
+        CHECKPOINT_FORMAT,
+    ):
+        raise ModelFormatError(
+            f"{path}: not written by frelu-tools (no 'format' key of a model or checkpoint)"
+        )
+    spec = payload.get("architecture")
+    if spec is None:
+        raise ModelFormatError(
+            f"{path}: has no architecture spec; build the model with "
+            "frelu_tools.models.build(net_type, dataset, depth) and load its state_dict"
+        )
+    return _build(spec, payload["state_dict"], path)
+
+
+def _load_safetensors(path) -> torch.nn.Module:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as file:
+            metadata = file.metadata() or {}
+        state_dict = load_file(str(path))
+    except (SafetensorError, OSError) as error:
+        raise ModelFormatError(f"{path}: not a valid safetensors file: {error}") from None
+    if metadata.get("format") != MODEL_FORMAT or "architecture" not in metadata:
+        raise ModelFormatError(
+            f"{path}: safetensors file without frelu-tools architecture metadata"
+        )
+    return _build(json.loads(metadata["architecture"]), state_dict, path)
+
+
+def _load_exported(path) -> torch.nn.Module:
+    try:
+        program = torch.export.load(path)
+    except Exception as error:  # torch.export.load raises many unrelated types
+        raise ModelFormatError(f"{path}: not a torch.export program: {error}") from None
+    return program.module()
