@@ -1,0 +1,114 @@
+"""Parse `metrics.jsonl`: one JSON object per epoch, as frelu-tools' trainer writes it.
+
+Each line holds an object with an integer `epoch` and any of the metric columns of
+`read_log` (`lr`, `train_top1_err`, `train_top5_err`, `train_loss`, `test_top1_err`,
+`test_top5_err`); a missing value or `null` is NaN, and Python's `NaN` and `Infinity`
+are accepted. Run-name keys (`run`, `dataset`, `net_type`, `network`, `activation`,
+`depth`, `seed`, `variant`, `config`) override the names parsed from the path. An epoch
+not greater than the one before starts a resumed training, as in a text log.
+"""
+
+import json
+import math
+from pathlib import Path
+
+from frelu_tools.logs.errors import LogFormatError
+
+METRIC_COLUMNS = (
+    "lr",
+    "train_top1_err",
+    "train_top5_err",
+    "train_loss",
+    "test_top1_err",
+    "test_top5_err",
+)
+NAME_KEYS = (
+    "run",
+    "dataset",
+    "net_type",
+    "network",
+    "activation",
+    "depth",
+    "seed",
+    "variant",
+    "config",
+)
+
+
+def parse_metrics_log(path) -> tuple[list[dict], dict]:
+    """Parse a `metrics.jsonl` file.
+
+    Returns:
+        `(rows, info)` as `parse_text_log` returns them; `info["names"]` holds the
+        run-name keys the file sets (from its last line that sets each).
+
+    Raises:
+        LogFormatError: an empty file, a line that is not a JSON object with an integer
+            `epoch`, or a metric that is not a number.
+    """
+    path = Path(path)
+    data = path.read_bytes()
+    if not data.strip():
+        raise LogFormatError("empty file, not a metrics log", path)
+
+    rows = {}
+    names = {}
+    resumes = []
+    resumed = False
+    last_epoch = None
+    for number, raw in enumerate(data.split(b"\n"), start=1):
+        if not raw.strip():
+            continue
+        record = _parse_line(path, number, raw)
+        epoch = record["epoch"]
+        if last_epoch is not None and epoch <= last_epoch:
+            resumed = True
+            resumes.append({"line": number, "epoch": epoch})
+        last_epoch = epoch
+
+        row = {"epoch": epoch}
+        for column in METRIC_COLUMNS:
+            row[column] = _metric(path, number, record, column)
+        row["resumed"] = resumed or bool(record.get("resumed", False))
+        row["train_approx"] = bool(record.get("train_approx", False))
+        rows[epoch] = row
+        names.update({k: record[k] for k in NAME_KEYS if record.get(k) is not None})
+
+    if not rows:
+        raise LogFormatError("no epoch: the file holds only blank lines", path)
+    info = {
+        "format": "metrics.jsonl",
+        "commands": [],
+        "resumes": resumes,
+        "incomplete_epochs": [],
+        "cut_off_line": None,
+        "names": names,
+    }
+    return [rows[epoch] for epoch in sorted(rows)], info
+
+
+def _parse_line(path: Path, number: int, raw: bytes) -> dict:
+    try:
+        record = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise LogFormatError(f"invalid JSON: {error}", path, number) from None
+    if not isinstance(record, dict):
+        raise LogFormatError(
+            f"expected a JSON object, found {type(record).__name__}", path, number
+        )
+    epoch = record.get("epoch")
+    if isinstance(epoch, float) and epoch.is_integer():
+        epoch = int(epoch)
+    if not isinstance(epoch, int) or isinstance(epoch, bool):
+        raise LogFormatError(f"missing or non-integer 'epoch': {epoch!r}", path, number)
+    record["epoch"] = epoch
+    return record
+
+
+def _metric(path: Path, number: int, record: dict, column: str) -> float:
+    value = record.get(column)
+    if value is None:
+        return math.nan
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise LogFormatError(f"'{column}' is not a number: {value!r}", path, number)
+    return float(value)

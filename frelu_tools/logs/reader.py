@@ -1,0 +1,220 @@
+"""Training logs -> pandas DataFrame, one row per epoch of each run."""
+
+import logging
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from frelu_tools.logs.errors import LogFormatError
+from frelu_tools.logs.metrics import parse_metrics_log
+from frelu_tools.logs.names import parse_run_name, split_net_type
+from frelu_tools.logs.text import parse_text_log
+
+log = logging.getLogger(__name__)
+
+EPOCH_COLUMNS = [
+    "epoch",
+    "lr",
+    "train_top1_err",
+    "train_top5_err",
+    "train_loss",
+    "test_top1_err",
+    "test_top5_err",
+    "resumed",
+    "train_approx",
+]
+NAME_COLUMNS = [
+    "run",
+    "source",
+    "config",
+    "dataset",
+    "net_type",
+    "network",
+    "activation",
+    "depth",
+    "seed",
+    "variant",
+]
+COLUMNS = EPOCH_COLUMNS + NAME_COLUMNS
+
+METRICS_NAME = "metrics.jsonl"
+
+
+def read_log(path, *, label: str | None = None, prefer_metrics: bool = True) -> pd.DataFrame:
+    """Read one training log into a DataFrame with one row per completed epoch.
+
+    Reads the FReLU fork's text logs, upstream fb.resnet.torch's, and frelu-tools'
+    `metrics.jsonl`. For a text log `X.log` that has a metrics file (`X.metrics.jsonl`
+    next to it, or `metrics.jsonl` in its folder when `X.log` is the folder's only
+    `.log`), the metrics file is read instead, because it holds the unrounded values;
+    pass `prefer_metrics=False` to read the text.
+
+    Args:
+        path: a `.log` text file or a `.jsonl` metrics file.
+        label: the configuration name to use instead of the one parsed from the path;
+            runs with the same label and data set are seeds of one configuration.
+        prefer_metrics: read the text log's metrics file when it has one.
+
+    Returns:
+        Columns `epoch`, `lr` (NaN where the log does not print it), `train_top1_err`,
+        `train_top5_err`, `train_loss`, `test_top1_err`, `test_top5_err` (error rates in
+        percent, as logged; nan and inf kept), `resumed` (the epoch comes from a
+        training resumed from a checkpoint), `train_approx` (a training value is a mean
+        of per-batch lines with batch sizes assumed equal, see `frelu_tools.logs.text`),
+        then `run`, `source` (the file read), `config`, `dataset`, `net_type`,
+        `network`, `activation`, `depth`, `seed` and `variant` (see
+        `frelu_tools.logs.names.parse_run_name`; None where the name does not say).
+        `DataFrame.attrs` holds the format, the `th main.lua` options, the line and
+        first epoch of each resume, the epochs that started and never finished, and the
+        line of a record cut off mid-line.
+
+    Raises:
+        LogFormatError: the file cannot be read as a log (the message names the file
+            and line); a file without any completed epoch is an error.
+        OSError: the file cannot be opened.
+
+    Example:
+        >>> frame = read_log("data/logs/cifar10/resnet-possrelu-20-seed0.log")
+        >>> frame["test_top1_err"].min()
+        np.float64(78.516)
+    """
+    path = Path(path)
+    text_path = None
+    if path.suffix != ".jsonl":
+        text_path = path
+        metrics_path = metrics_for(path) if prefer_metrics else None
+        if metrics_path is not None:
+            log.info("reading %s instead of %s", metrics_path, path)
+            path = metrics_path
+
+    names = parse_run_name(text_path if text_path is not None else _run_path(path))
+    if path.suffix == ".jsonl":
+        rows, info = parse_metrics_log(path)
+        names.update(info.pop("names"))
+        if names.get("net_type") and not names.get("network"):
+            names["network"], names["activation"] = split_net_type(names["net_type"])
+    else:
+        rows, info = parse_text_log(path, dataset=names["dataset"])
+        _fill_names_from_command(names, info["commands"])
+
+    frame = pd.DataFrame(rows, columns=EPOCH_COLUMNS)
+    run = names.pop("run", None) or (text_path or _run_path(path)).stem
+    frame["run"] = run
+    frame["source"] = str(path)
+    if label is not None:
+        names["config"] = label
+    for key in NAME_COLUMNS[2:]:
+        frame[key] = names.get(key)
+    frame["depth"] = frame["depth"].astype("Int64")
+    frame["seed"] = frame["seed"].astype("Int64")
+    frame.attrs.update(info)
+    frame.attrs["source"] = str(path)
+    return frame
+
+
+def metrics_for(log_path) -> Path | None:
+    """Return the `metrics.jsonl` that belongs to the text log `log_path`, or None.
+
+    `X.metrics.jsonl` next to `X.log` belongs to it; so does `metrics.jsonl` in the
+    same folder when `X.log` is the only `.log` file there.
+    """
+    log_path = Path(log_path)
+    own = log_path.with_name(f"{log_path.stem}.{METRICS_NAME}")
+    if own.is_file():
+        return own
+    shared = log_path.with_name(METRICS_NAME)
+    if shared.is_file() and [p.name for p in log_path.parent.glob("*.log")] == [log_path.name]:
+        return shared
+    return None
+
+
+def find_logs(paths: Iterable) -> list[Path]:
+    """List the logs named by `paths`: files as given, folders searched recursively.
+
+    A folder contributes its `*.log` files and the `metrics.jsonl` / `*.metrics.jsonl`
+    files that belong to no text log; a text log's own metrics file is read through
+    `read_log`, which prefers it.
+
+    Raises:
+        LogFormatError: a folder holds no log.
+        FileNotFoundError: a path does not exist.
+    """
+    found = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            in_folder = _logs_in_folder(path)
+            if not in_folder:
+                raise LogFormatError(
+                    f"no training logs (*.log, {METRICS_NAME}) in this folder", path
+                )
+            found.extend(in_folder)
+        elif path.exists():
+            found.append(path)
+        else:
+            raise FileNotFoundError(2, "No such file or directory", str(path))
+    return found
+
+
+def _logs_in_folder(folder: Path) -> list[Path]:
+    text_logs = sorted(p for p in folder.rglob("*.log") if p.is_file())
+    claimed = {metrics_for(p) for p in text_logs}
+    metrics = sorted(
+        p
+        for p in folder.rglob(f"*{METRICS_NAME}")
+        if p.is_file() and (p.name == METRICS_NAME or p.name.endswith(f".{METRICS_NAME}"))
+    )
+    return sorted(text_logs + [p for p in metrics if p not in claimed])
+
+
+def read_logs(paths: Sequence, labels: Sequence[str] | str | None = None) -> pd.DataFrame:
+    """Read every log named by `paths` (files or folders) into one DataFrame.
+
+    Args:
+        paths: log files or folders of logs, searched as `find_logs` does.
+        labels: one configuration label for all runs, or one per entry of `paths`.
+
+    Returns:
+        The frames of `read_log`, concatenated. `attrs["runs"]` maps each source file
+        to its frame's attrs.
+    """
+    paths = list(paths)
+    if isinstance(labels, str):
+        labels = [labels] * len(paths)
+    if labels is not None and len(labels) != len(paths):
+        raise ValueError(f"{len(labels)} labels for {len(paths)} paths; give one or one each")
+
+    frames = []
+    for index, entry in enumerate(paths):
+        label = None if labels is None else labels[index]
+        frames.extend(read_log(p, label=label) for p in find_logs([entry]))
+    if not frames:
+        raise LogFormatError("no training logs given", ", ".join(map(str, paths)) or "-")
+    frame = pd.concat(frames, ignore_index=True)
+    frame.attrs = {"runs": {f.attrs["source"]: dict(f.attrs) for f in frames}}
+    return frame
+
+
+def _run_path(metrics_path: Path) -> Path:
+    """The path whose name names the run of a metrics file without a text log."""
+    if metrics_path.name == METRICS_NAME:
+        # `<dataset>/<run>/metrics.jsonl`: the folder is the run.
+        return metrics_path.parent.with_name(f"{metrics_path.parent.name}.log")
+    return metrics_path.with_name(metrics_path.name[: -len(f".{METRICS_NAME}")] + ".log")
+
+
+def _fill_names_from_command(names: dict, commands: list[dict]):
+    """Fill what the file name did not say from the log's `th main.lua` line."""
+    if not commands:
+        return
+    options = commands[0]
+    if names["dataset"] is None:
+        names["dataset"] = options.get("dataset")
+    if names["net_type"] is None and "net_type" in options:
+        names["net_type"] = options["net_type"]
+        names["network"], names["activation"] = split_net_type(options["net_type"])
+        names["seed"] = options.get("seed")
+        if "resnet" in options["net_type"]:
+            # Only the ResNets read -depth; the other models ignore it.
+            names["depth"] = options.get("depth")
+

@@ -1,0 +1,316 @@
+"""Parse the text that `th main.lua ... 2>&1 | tee LOG` captured: one row per epoch.
+
+Two formats, told apart by their epoch lines:
+
+- the FReLU fork (its `main.lua`) prints, after each epoch,
+  ` * Epoch # E     train-top1: ...  train-top5: ...  test-top1: ...  test-top5: ...`;
+- upstream fb.resnet.torch prints ` * Finished epoch # E     top1: ...  top5: ...`, the
+  test error only.
+
+Both print ` | Epoch: [E][i/N]    Time ...  Data ...  Err LOSS  top1 ...  top5 ...` for
+every training batch, and `=> Training epoch # E with LR = ...` before it (upstream
+without the LR). The training loss, and for upstream logs also the training error, is
+the mean of those per-batch values. The trainers compute the same mean weighted by
+batch size; this parser knows the batch sizes only when the log's `th main.lua` line
+gives `-batchSize`, the data set's training size is known (CIFAR-10 and CIFAR-100:
+50,000, ImageNet: 1,281,167) and the epoch has the `ceil(size / batchSize)` batches
+that size implies, so that only the last batch is smaller. Otherwise every batch counts
+the same, and the row's `train_approx` is True. Either way the per-batch values are
+rounded as printed (3 decimals, 4 for the loss), so the mean can differ from the
+trainer's in the last printed digit.
+"""
+
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from frelu_tools.logs.errors import LogFormatError
+from frelu_tools.logs.names import parse_command
+
+TRAIN_SET_SIZES = {"cifar10": 50_000, "cifar100": 50_000, "imagenet": 1_281_167}
+
+# Lua's %f prints nan, -nan, inf and -inf for non-finite values.
+_NUM = r"[-+]?(?:\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|\.\d+|(?i:nan|inf))"
+
+_ITERATION = re.compile(
+    rf"\| Epoch: \[(\d+)\]\[(\d+)/(\d+)\]\s+Time\s+{_NUM}\s+Data\s+{_NUM}"
+    rf"\s+Err\s+({_NUM})\s+top1\s+({_NUM})\s+top5\s+({_NUM})"
+)
+_FORK_EPOCH = re.compile(
+    rf"\* Epoch # (\d+)\s+train-top1:\s*({_NUM})\s+train-top5:\s*({_NUM})"
+    rf"\s+test-top1:\s*({_NUM})\s+test-top5:\s*({_NUM})"
+)
+_UPSTREAM_EPOCH = re.compile(rf"\* Finished epoch # (\d+)\s+top1:\s*({_NUM})\s+top5:\s*({_NUM})")
+_TRAINING_START = re.compile(rf"=> Training epoch # (\d+)(?: with LR = ({_NUM}))?")
+
+_FORK = "frelu.torch"
+_UPSTREAM = "fb.resnet.torch"
+
+_RECORD_PREFIXES = (
+    ("| Epoch: [", "iteration"),
+    ("* Epoch #", "fork_epoch"),
+    ("* Finished epoch #", "upstream_epoch"),
+    ("=> Training epoch #", "training_start"),
+)
+_START_PREFIXES = ("=> Creating model", "=> Loading checkpoint", "=> Resuming model")
+
+_EXPECTED = {
+    "iteration": "' | Epoch: [E][i/N]    Time T  Data D  Err LOSS  top1 X  top5 Y'",
+    "fork_epoch": "' * Epoch # E  train-top1: X  train-top5: X  test-top1: X  test-top5: X'",
+    "upstream_epoch": "' * Finished epoch # E  top1: X  top5: X'",
+    "training_start": "'=> Training epoch # E' (optionally 'with LR = X')",
+}
+
+
+@dataclass
+class _Segment:
+    """One training run inside the file; a resumed run appends a second one."""
+
+    index: int
+    line: int
+    options: dict = field(default_factory=dict)
+    resumed: bool = False
+    has_records: bool = False
+    lr: dict = field(default_factory=dict)  # epoch -> learning rate
+    started: dict = field(default_factory=dict)  # epoch -> line of '=> Training epoch'
+    batches: dict = field(default_factory=dict)  # epoch -> {i: (loss, top1, top5)}
+    batch_counts: dict = field(default_factory=dict)  # epoch -> N of [i/N]
+    finished: set = field(default_factory=set)
+
+
+def parse_text_log(path, dataset: str | None = None) -> tuple[list[dict], dict]:
+    """Parse a text log of the FReLU fork or fb.resnet.torch.
+
+    Args:
+        path: the log file.
+        dataset: the data set, if the file name gives it; used to know batch sizes.
+
+    Returns:
+        `(rows, info)`: one dict per completed epoch, in epoch order (when a resumed run
+        logs an epoch again, its later line wins), and a dict with `format`, `commands`
+        (the options of each `th main.lua` trace line), `resumes` (line and first epoch
+        of each training after the first), `incomplete_epochs` (epochs that started but
+        never finished, such as the one a crash cut short) and `cut_off_line` (the line
+        number of a record cut off mid-line at the end of a training, or None).
+
+    Raises:
+        LogFormatError: an empty or binary file, no completed epoch, both formats in
+            one file, or a broken record line that is not the last line of a training.
+    """
+    path = Path(path)
+    data = path.read_bytes()
+    if not data.strip():
+        raise LogFormatError("empty file, not a training log", path)
+    if b"\x00" in data[:4096]:
+        raise LogFormatError("binary file (it contains NUL bytes), not a training log", path)
+
+    # Record lines are ASCII; bytes that are not UTF-8 can only sit in lines the parser
+    # skips (model printouts, paths), so replacing them loses nothing it reads.
+    lines = data.decode("utf-8", errors="replace").split("\n")
+    parser = _Parser(path, dataset)
+    for number, raw in enumerate(lines, start=1):
+        parser.feed(number, raw.strip())
+    return parser.finish()
+
+
+class _Parser:
+    def __init__(self, path: Path, dataset: str | None):
+        self.path = path
+        self.dataset = dataset
+        self.format = None
+        self.segments = [_Segment(index=0, line=1)]
+        self.rows = {}  # epoch -> row
+        self.pending_bad = None  # (line, kind) of a broken record line
+        self.cut_off_line = None
+        self.resumes = []
+
+    @property
+    def segment(self) -> _Segment:
+        return self.segments[-1]
+
+    def feed(self, number: int, line: str):
+        if not line:
+            return
+        kind = _record_kind(line)
+        if kind is None:
+            self._feed_other(number, line)
+            return
+
+        # A broken line followed by more records is corrupt, not cut off by a crash.
+        if self.pending_bad is not None:
+            bad_line, bad_kind = self.pending_bad
+            raise LogFormatError(
+                f"invalid line, expected {_EXPECTED[bad_kind]}", self.path, bad_line
+            )
+        handler = getattr(self, f"_{kind}")
+        if not handler(number, line):
+            self.pending_bad = (number, kind)
+
+    def _feed_other(self, number: int, line: str):
+        is_trace = line.startswith("+ ") and "main.lua" in line
+        if not is_trace and not line.startswith(_START_PREFIXES):
+            return
+        if self.pending_bad is not None:
+            self.cut_off_line = self.pending_bad[0]
+            self.pending_bad = None
+        if self.segment.has_records:
+            self._new_segment(number)
+        if is_trace:
+            self.segment.options = parse_command(line)
+            if self.segment.options.get("resume", "none") != "none":
+                self.segment.resumed = True
+        elif not line.startswith("=> Creating model"):
+            self.segment.resumed = True
+
+    def _new_segment(self, number: int):
+        self.segments.append(_Segment(index=len(self.segments), line=number, resumed=True))
+
+    def _training_start(self, number: int, line: str) -> bool:
+        match = _TRAINING_START.fullmatch(line)
+        if match is None:
+            return False
+        epoch = int(match[1])
+        if self.segment.started and epoch <= max(self.segment.started):
+            self._new_segment(number)
+        segment = self.segment
+        segment.has_records = True
+        segment.started[epoch] = number
+        if match[2] is not None:
+            segment.lr[epoch] = float(match[2])
+        return True
+
+    def _iteration(self, number: int, line: str) -> bool:
+        match = _ITERATION.fullmatch(line)
+        if match is None:
+            return False
+        epoch, index, count = int(match[1]), int(match[2]), int(match[3])
+        if epoch in self.segment.finished:
+            self._new_segment(number)
+        segment = self.segment
+        segment.has_records = True
+        segment.batches.setdefault(epoch, {})[index] = (
+            float(match[4]),
+            float(match[5]),
+            float(match[6]),
+        )
+        segment.batch_counts[epoch] = count
+        return True
+
+    def _fork_epoch(self, number: int, line: str) -> bool:
+        match = _FORK_EPOCH.fullmatch(line)
+        if match is None:
+            return False
+        self._check_format(_FORK, number)
+        values = [float(match[i]) for i in range(2, 6)]
+        self._finish_epoch(
+            number,
+            int(match[1]),
+            train=(values[0], values[1]),
+            test=(values[2], values[3]),
+        )
+        return True
+
+    def _upstream_epoch(self, number: int, line: str) -> bool:
+        match = _UPSTREAM_EPOCH.fullmatch(line)
+        if match is None:
+            return False
+        self._check_format(_UPSTREAM, number)
+        self._finish_epoch(
+            number, int(match[1]), train=None, test=(float(match[2]), float(match[3]))
+        )
+        return True
+
+    def _check_format(self, found: str, number: int):
+        if self.format is None:
+            self.format = found
+        elif self.format != found:
+            raise LogFormatError(
+                f"a {found} epoch line in a {self.format} log; "
+                "one file must hold one format",
+                self.path,
+                number,
+            )
+
+    def _finish_epoch(self, number: int, epoch: int, train, test):
+        if self.segment.finished and epoch <= max(self.segment.finished):
+            # The same epochs again without a '=> Training epoch' line: a new training.
+            self._new_segment(number)
+        segment = self.segment
+        segment.has_records = True
+        segment.finished.add(epoch)
+
+        # The fork's epoch line gives the training error; only the loss comes from batches.
+        loss, top1, top5, approx = self._batch_means(segment, epoch)
+        if train is None:
+            train = (top1, top5)
+        if segment.resumed and (not self.resumes or self.resumes[-1]["segment"] != segment.index):
+            self.resumes.append({"segment": segment.index, "line": segment.line, "epoch": epoch})
+
+        self.rows[epoch] = {
+            "epoch": epoch,
+            "lr": segment.lr.get(epoch, math.nan),
+            "train_top1_err": train[0],
+            "train_top5_err": train[1],
+            "train_loss": loss,
+            "test_top1_err": test[0],
+            "test_top5_err": test[1],
+            "resumed": segment.resumed,
+            "train_approx": approx,
+        }
+
+    def _batch_means(self, segment: _Segment, epoch: int):
+        batches = segment.batches.get(epoch)
+        if not batches:
+            return math.nan, math.nan, math.nan, False
+        count = segment.batch_counts[epoch]
+        weights = self._batch_weights(segment, count)
+        complete = len(batches) == count and weights is not None
+        total = loss = top1 = top5 = 0.0
+        for index, (batch_loss, batch_top1, batch_top5) in batches.items():
+            weight = weights[index - 1] if complete else 1.0
+            total += weight
+            loss += weight * batch_loss
+            top1 += weight * batch_top1
+            top5 += weight * batch_top5
+        return loss / total, top1 / total, top5 / total, not complete
+
+    def _batch_weights(self, segment: _Segment, count: int) -> list[float] | None:
+        batch_size = segment.options.get("batch_size")
+        dataset = segment.options.get("dataset", self.dataset)
+        size = TRAIN_SET_SIZES.get(dataset)
+        if batch_size is None or size is None or count != math.ceil(size / batch_size):
+            return None
+        return [float(batch_size)] * (count - 1) + [float(size - (count - 1) * batch_size)]
+
+    def finish(self) -> tuple[list[dict], dict]:
+        if self.pending_bad is not None:
+            self.cut_off_line = self.pending_bad[0]
+        if not self.rows:
+            raise LogFormatError(
+                "no completed epoch: expected ' * Epoch # E  train-top1: ...' lines "
+                "(FReLU fork) or ' * Finished epoch # E  top1: ...' lines "
+                "(fb.resnet.torch)",
+                self.path,
+            )
+
+        incomplete = []
+        for segment in self.segments:
+            for epoch, line in sorted(segment.started.items()):
+                if epoch not in segment.finished:
+                    incomplete.append({"epoch": epoch, "line": line})
+        info = {
+            "format": self.format,
+            "commands": [s.options for s in self.segments if s.options],
+            "resumes": [{"line": r["line"], "epoch": r["epoch"]} for r in self.resumes],
+            "incomplete_epochs": incomplete,
+            "cut_off_line": self.cut_off_line,
+        }
+        return [self.rows[epoch] for epoch in sorted(self.rows)], info
+
+
+def _record_kind(line: str) -> str | None:
+    for prefix, kind in _RECORD_PREFIXES:
+        if line.startswith(prefix):
+            return kind
+    return None
