@@ -93,9 +93,7 @@ def _parse_line(path: Path, number: int, raw: bytes) -> dict:
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise LogFormatError(f"invalid JSON: {error}", path, number) from None
     if not isinstance(record, dict):
-        raise LogFormatError(
-            f"expected a JSON object, found {type(record).__name__}", path, number
-        )
+        raise LogFormatError(f"expected a JSON object, found {type(record).__name__}", path, number)
     epoch = record.get("epoch")
     if isinstance(epoch, float) and epoch.is_integer():
         epoch = int(epoch)

@@ -217,4 +217,3 @@ def _fill_names_from_command(names: dict, commands: list[dict]):
         if "resnet" in options["net_type"]:
             # Only the ResNets read -depth; the other models ignore it.
             names["depth"] = options.get("depth")
-

@@ -226,8 +226,7 @@ class _Parser:
             self.format = found
         elif self.format != found:
             raise LogFormatError(
-                f"a {found} epoch line in a {self.format} log; "
-                "one file must hold one format",
+                f"a {found} epoch line in a {self.format} log; one file must hold one format",
                 self.path,
                 number,
             )
