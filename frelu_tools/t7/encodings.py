@@ -1,0 +1,198 @@
+"""The two encodings of `torch.save`: binary (the default) and ascii.
+
+Both read from an in-memory buffer, so every read is checked against the bytes that
+remain before anything is allocated.
+"""
+
+import re
+import struct
+
+import numpy as np
+
+from .dtypes import LONG_DTYPES
+from .reader import GraphReader
+
+
+class BinaryReader(GraphReader):
+    """Native little-endian binary files; `long_size` is 8 (64-bit Linux) or 4."""
+
+    min_object_bytes = 4  # every object starts with an int type tag
+
+    def __init__(self, data: bytes, path=None, long_size: int = 8):
+        super().__init__(path)
+        if long_size not in LONG_DTYPES:
+            raise ValueError(f"long_size must be 4 or 8, not {long_size!r}")
+        self.data = memoryview(data)
+        self.pos = 0
+        self.long_size = long_size
+        self.min_long_bytes = long_size
+        self._long_format = "<q" if long_size == 8 else "<i"
+
+    @property
+    def position(self) -> int:
+        return self.pos
+
+    @property
+    def remaining(self) -> int:
+        return len(self.data) - self.pos
+
+    def _take(self, size: int, what: str) -> int:
+        start = self.pos
+        if size > len(self.data) - start:
+            raise self.error(
+                f"file ends inside {what}: needs {size} bytes, {len(self.data) - start} remain",
+                start,
+            )
+        self.pos = start + size
+        return start
+
+    def _read(self, fmt):
+        fmt = "<" + fmt
+        start = self._take(struct.calcsize(fmt), "a number")
+        return struct.unpack_from(fmt, self.data, start)
+
+    def read_long(self) -> int:
+        self.longs_read += 1
+        start = self._take(self.long_size, "a long")
+        return struct.unpack_from(self._long_format, self.data, start)[0]
+
+    def read_long_array(self, n):
+        self.longs_read += n
+        start = self._take(n * self.long_size, f"an array of {n} longs")
+        dtype = LONG_DTYPES[self.long_size]
+        return np.frombuffer(self.data, dtype=dtype, count=n, offset=start).tolist()
+
+    def read_bytes(self, n: int) -> bytes:
+        start = self._take(n, f"a run of {n} bytes")
+        return bytes(self.data[start : start + n])
+
+    def read_storage_elements(self, dtype, count, class_name, offset):
+        # Long storages are written with the file's long size, whatever numpy's int64 is.
+        is_long = class_name.endswith("LongStorage")
+        if is_long:
+            dtype = LONG_DTYPES[self.long_size]
+        needed = count * dtype.itemsize
+        if needed > self.remaining:
+            raise self.error(
+                f"{class_name} of {count} elements needs {needed} bytes, "
+                f"but only {self.remaining} remain",
+                offset,
+            )
+        start = self._take(needed, class_name)
+        elements = np.frombuffer(self.data, dtype=dtype, count=count, offset=start)
+        # A copy owns aligned, writable memory, as torch.from_numpy and in-place edits need.
+        return elements.astype(LONG_DTYPES[8]) if is_long else elements.copy()
+
+
+_SPACE = re.compile(rb"\s*")
+_TOKEN = re.compile(rb"\S+")
+_INT = re.compile(rb"[+-]?\d+\Z")
+# What C's scanf("%lg") accepts and Torch7's printf("%.17g") writes, hex floats aside.
+_FLOAT = re.compile(
+    rb"[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf(?:inity)?|nan)\Z", re.IGNORECASE
+)
+
+_INT_FORMATS = {"i", "l", "q", "h"}
+_FLOAT_FORMATS = {"d", "f"}
+
+
+class AsciiReader(GraphReader):
+    """Files written by `torch.save(file, x, 'ascii')`.
+
+    Numbers are whitespace-separated decimal text; strings and byte or char storages are
+    raw bytes of a known length. Each group written by one call is followed by a newline,
+    which is skipped after the group, as torch7's THDiskFile does.
+    """
+
+    min_object_bytes = 2  # a type tag digit and its newline
+    min_long_bytes = 1
+
+    def __init__(self, data: bytes, path=None):
+        super().__init__(path)
+        self.data = bytes(data)
+        self.pos = 0
+
+    @property
+    def position(self) -> int:
+        return self.pos
+
+    @property
+    def remaining(self) -> int:
+        return len(self.data) - self.pos
+
+    def _token(self, what: str) -> tuple[bytes, int]:
+        self.pos = _SPACE.match(self.data, self.pos).end()
+        match = _TOKEN.match(self.data, self.pos)
+        if match is None:
+            raise self.error(f"file ends where {what} belongs")
+        self.pos = match.end()
+        return match.group(), match.start()
+
+    def _skip_newline(self):
+        if self.data[self.pos : self.pos + 1] == b"\n":
+            self.pos += 1
+
+    def _parse_int(self, what: str) -> int:
+        token, start = self._token(what)
+        if _INT.match(token) is None:
+            raise self.error(f"invalid {what} {token[:40]!r} in an ascii file", start)
+        return int(token)
+
+    def _parse_float(self, what: str) -> float:
+        token, start = self._token(what)
+        if _FLOAT.match(token) is None:
+            raise self.error(f"invalid {what} {token[:40]!r} in an ascii file", start)
+        return float(token)
+
+    def _read(self, fmt):
+        if fmt in _INT_FORMATS:
+            value = self._parse_int("integer")
+        elif fmt in _FLOAT_FORMATS:
+            value = self._parse_float("number")
+        else:
+            raise ValueError(f"unsupported struct format {fmt!r}")
+        self._skip_newline()
+        return (value,)
+
+    def read_long(self) -> int:
+        self.longs_read += 1
+        value = self._parse_int("integer")
+        self._skip_newline()
+        return value
+
+    def read_long_array(self, n):
+        self.longs_read += n
+        values = [self._parse_int("integer") for _ in range(n)]
+        if n:
+            self._skip_newline()
+        return values
+
+    def read_bytes(self, n: int) -> bytes:
+        start = self.pos
+        if n > self.remaining:
+            raise self.error(f"file ends inside a run of {n} bytes: {self.remaining} remain", start)
+        self.pos += n
+        if n:
+            self._skip_newline()
+        return self.data[start : start + n]
+
+    def read_storage_elements(self, dtype, count, class_name, offset):
+        if dtype.itemsize == 1 and dtype.kind in "iu":
+            raw = self.read_bytes(count)
+            return np.frombuffer(raw, dtype=dtype).copy()
+
+        # Each number takes at least one digit and one separator, bar the last.
+        if 2 * count - 1 > self.remaining:
+            raise self.error(
+                f"{class_name} of {count} elements cannot fit in the {self.remaining} "
+                "bytes that remain",
+                offset,
+            )
+        parse = self._parse_float if dtype.kind == "f" else self._parse_int
+        values = [parse(f"{class_name} element") for _ in range(count)]
+        if count:
+            self._skip_newline()
+        try:
+            return np.array(values, dtype=dtype)
+        except OverflowError as exc:
+            raise self.error(f"{class_name} element out of range: {exc}", offset) from exc
