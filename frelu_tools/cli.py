@@ -5,6 +5,7 @@ import sys
 import click
 
 from frelu_tools import __version__
+from frelu_tools.commands.convert import convert_command
 from frelu_tools.errors import FreluToolsError
 
 
@@ -34,6 +35,7 @@ def cli():
 
 
 # Commands, one module each under frelu_tools/commands/.
+cli.add_command(convert_command)
 
 
 def main():

@@ -23,9 +23,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from frelu_tools import __version__
 from frelu_tools.errors import FreluToolsError
-from frelu_tools.port.formats import atomic_write, sha256_of
+from frelu_tools.port.formats import atomic_write, sha256_of, tool_version
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +75,7 @@ def new_checkpoint(**fields) -> dict:
     checkpoint = {
         "format": CHECKPOINT_FORMAT,
         "format_version": CHECKPOINT_FORMAT_VERSION,
-        "tool_version": __version__,
+        "tool_version": tool_version(),
         "architecture": None,
         "net_type": None,
         "dataset": None,
@@ -137,7 +136,7 @@ def load_checkpoint(path) -> dict:
     if not isinstance(version, int) or version > CHECKPOINT_FORMAT_VERSION:
         raise CheckpointFormatError(
             f"{path}: checkpoint format version {version} is newer than this frelu-tools "
-            f"({__version__}) reads; upgrade frelu-tools"
+            f"({tool_version()}) reads; upgrade frelu-tools"
         )
     return checkpoint
 
@@ -425,9 +424,11 @@ def convert_checkpoint_folder(folder, *, log_path=None) -> dict:
         CheckpointFormatError: `latest.t7` or the files it names are missing or do not fit
             together.
         frelu_tools.port.UnknownClassError: the model has classes without a converter.
+
+    Example:
+        >>> save_checkpoint("ckpt.pt", convert_checkpoint_folder("checkpoints"))
     """
     from frelu_tools import t7
-    from frelu_tools.port import convert, describe, named_sources
 
     folder = Path(folder)
     latest_path = folder / "latest.t7"
@@ -438,9 +439,52 @@ def convert_checkpoint_folder(folder, *, log_path=None) -> dict:
     latest = t7.load(latest_path)
     if not isinstance(latest, dict) or not isinstance(latest.get("epoch"), int):
         raise CheckpointFormatError(f"{latest_path}: expected a table with an integer 'epoch'")
-    epoch = latest["epoch"]
     model_path = _resolve(folder, latest.get("modelFile"), "modelFile")
     optim_path = _resolve(folder, latest.get("optimFile"), "optimFile")
+
+    run_log = Path(log_path) if log_path is not None else find_run_log(folder)
+    run = {"options": {}, "test_errors": {}}
+    if run_log is not None:
+        log.info("reading options from %s", run_log)
+        run = read_run_log(run_log)
+
+    checkpoint = convert_training_state(
+        model_path,
+        optim_path,
+        epoch=latest["epoch"],
+        options=run["options"],
+        test_errors=run["test_errors"],
+    )
+    checkpoint["source"]["files"].insert(
+        0, {"name": latest_path.name, "sha256": sha256_of(latest_path)}
+    )
+    return checkpoint
+
+
+def convert_training_state(
+    model_path, optim_path, *, epoch: int, options: dict | None = None, test_errors=None
+) -> dict:
+    """Convert a Torch7 model and its `optim.sgd` state table to a checkpoint.
+
+    Args:
+        model_path: the `.t7` model; its parameters must be laid out as
+            `getParameters()` left them, as in every file `checkpoints.lua` saves.
+        optim_path: the `.t7` state table of `optim.sgd` (`optimState_E.t7`).
+        epoch: the last completed epoch.
+        options: `th main.lua` options (`read_run_log`), or None.
+        test_errors: epoch -> (top1_err, top5_err) from the log, or None.
+
+    Returns:
+        a checkpoint dict (see `new_checkpoint`).
+
+    Raises:
+        CheckpointFormatError: the optimizer state does not fit the model.
+    """
+    from frelu_tools import t7
+    from frelu_tools.port import convert, describe, named_sources
+
+    model_path, optim_path = Path(model_path), Path(optim_path)
+    options = options or {}
 
     log.info("reading %s", model_path)
     model_obj = t7.load(model_path)
@@ -466,11 +510,6 @@ def convert_checkpoint_folder(folder, *, log_path=None) -> dict:
         log.info("splitting the momentum buffer (%d values) per parameter", dfdx.size)
         buffers = split_flat_buffer(model, sources, np.asarray(dfdx).reshape(-1))
 
-    run_log = Path(log_path) if log_path is not None else find_run_log(folder)
-    run = read_run_log(run_log) if run_log is not None else {"options": {}, "test_errors": {}}
-    if run_log is not None:
-        log.info("reading options from %s", run_log)
-    options = run["options"]
     dataset = options.get("dataset")
 
     # 1e-3 is optim.sgd's default when the table has no learningRate.
@@ -497,9 +536,9 @@ def convert_checkpoint_folder(folder, *, log_path=None) -> dict:
             hyperparameters["learningRateDecay"],
         )
 
-    best_top1, best_top5, best_epoch = _best_error(run["test_errors"], epoch)
+    best_top1, best_top5, best_epoch = _best_error(test_errors or {}, epoch)
     depth = options.get("depth")
-    files = [latest_path, model_path, optim_path]
+    files = [model_path, optim_path]
     return new_checkpoint(
         architecture=spec,
         net_type=options.get("netType"),

@@ -14,14 +14,16 @@ import errno
 import hashlib
 import json
 import logging
+import math
 import os
 import tempfile
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from frelu_tools import __version__
 from frelu_tools.errors import FreluToolsError
 
 log = logging.getLogger(__name__)
@@ -31,6 +33,13 @@ MODEL_FORMAT_VERSION = 1
 
 FORMATS = ("pt", "safetensors", "exported")
 SUFFIXES = {"pt": ".pt", "safetensors": ".safetensors", "exported": ".pt2"}
+
+
+def tool_version() -> str:
+    # Read at call time: frelu_tools/__init__.py imports this module for load_model.
+    from frelu_tools import __version__
+
+    return __version__
 
 
 class OutputExistsError(FreluToolsError):
@@ -137,7 +146,7 @@ def save_pt(
     payload = {
         "format": MODEL_FORMAT,
         "format_version": MODEL_FORMAT_VERSION,
-        "tool_version": __version__,
+        "tool_version": tool_version(),
         "architecture": spec,
         "state_dict": _plain_state_dict(module),
         "source": source,
@@ -163,7 +172,7 @@ def save_safetensors(
     metadata = {
         "format": MODEL_FORMAT,
         "format_version": str(MODEL_FORMAT_VERSION),
-        "tool_version": __version__,
+        "tool_version": tool_version(),
         "architecture": json.dumps(spec, allow_nan=True),
     }
     if source is not None:
@@ -364,3 +373,177 @@ def _load_exported(path) -> torch.nn.Module:
     except Exception as error:  # torch.export.load raises many unrelated types
         raise ModelFormatError(f"{path}: not a torch.export program: {error}") from None
     return program.module()
+
+
+# --- Converting a Torch7 model file ---------------------------------------------------
+
+
+@dataclass
+class Conversion:
+    """The result of `convert_file`: what was written and from what."""
+
+    path: Path
+    format: str
+    spec: dict
+    module: torch.nn.Module
+    source: dict
+    seconds: float
+
+    @property
+    def parameter_count(self) -> int:
+        return sum(parameter.numel() for parameter in self.module.parameters())
+
+
+def convert_file(
+    source,
+    output,
+    *,
+    format: str = "pt",
+    force: bool = False,
+    sample_shape: tuple[int, ...] = (3, 32, 32),
+) -> Conversion:
+    """Convert a Torch7 model file and write it in one of `FORMATS`.
+
+    Nothing is written when the model has classes without a converter or the output
+    exists (without `force`).
+
+    Args:
+        source: the `.t7` model.
+        output: the file to write.
+        format: "pt", "safetensors" or "exported".
+        force: overwrite an existing output.
+        sample_shape: shape of one input sample (without the batch dimension) that
+            torch.export traces with; used by "exported" only.
+
+    Raises:
+        frelu_tools.errors.T7FormatError: the file is not a readable `.t7` file.
+        frelu_tools.port.UnknownClassError: the model has classes without a converter.
+        OutputExistsError: `output` exists and `force` is false.
+
+    Example:
+        >>> convert_file("model_best.t7", "model_best.pt2", format="exported")
+    """
+    from frelu_tools import t7
+    from frelu_tools.port import convert, describe
+
+    started = time.perf_counter()
+    output = Path(output)
+    if output.exists() and not force:
+        raise OutputExistsError(output)
+
+    log.info("reading %s", source)
+    obj = t7.load(source)
+    log.info("converting the model")
+    spec = describe(obj)
+    module = convert(obj).eval()
+    info = source_info(source)
+
+    example_input = None
+    if format == "exported":
+        generator = torch.Generator().manual_seed(0)
+        example_input = torch.randn((2, *sample_shape), generator=generator)
+    log.info("writing %s (%s)", output, format)
+    save_model(output, module, spec, info, format, example_input=example_input, force=force)
+
+    seconds = time.perf_counter() - started
+    log.info("converted %s in %.2f s", source, seconds)
+    return Conversion(output, format, spec, module, info, seconds)
+
+
+# --- Checking a converted model against Torch7's output --------------------------------
+
+
+class ReferenceMismatchError(FreluToolsError):
+    """Reference files that cannot be compared with the model: not tensors, wrong shape."""
+
+
+@dataclass
+class ReferenceCheck:
+    """Elementwise comparison of a model's output with Torch7's, as `torch.isclose` does it.
+
+    An element passes when `|output - reference| <= atol + rtol * |reference|`.
+    `max_rel_diff` is the max of `|output - reference| / |reference|` over the elements
+    whose reference is not zero.
+    """
+
+    shape: tuple[int, ...]
+    max_abs_diff: float
+    max_rel_diff: float
+    mismatched: int
+    rtol: float
+    atol: float
+
+    @property
+    def passed(self) -> bool:
+        return self.mismatched == 0
+
+    @property
+    def total(self) -> int:
+        return math.prod(self.shape)
+
+
+def read_tensor_file(path) -> torch.Tensor:
+    """Read a `.t7` file holding one tensor as a float32 `torch.Tensor`.
+
+    Raises:
+        ReferenceMismatchError: the file contains something else than a tensor.
+    """
+    import numpy as np
+
+    from frelu_tools import t7
+
+    value = t7.load(path)
+    if not isinstance(value, np.ndarray):
+        raise ReferenceMismatchError(
+            f"{path}: expected one tensor, found {type(value).__name__}; "
+            "multi-output models cannot be checked with --reference"
+        )
+    return torch.from_numpy(np.array(value, dtype=np.float32))
+
+
+def check_reference(
+    model: torch.nn.Module, input_path, output_path, *, rtol: float = 1e-4, atol: float = 1e-5
+) -> ReferenceCheck:
+    """Run `model` on a Torch7 input file and compare with a Torch7 output file.
+
+    The model runs as given; put it in evaluation mode first to compare with
+    `output_eval.t7` files.
+
+    Raises:
+        ReferenceMismatchError: a file is not one tensor, or the shapes differ.
+    """
+    inputs = read_tensor_file(input_path)
+    expected = read_tensor_file(output_path)
+    with torch.no_grad():
+        actual = model(inputs)
+    if not isinstance(actual, torch.Tensor):
+        raise ReferenceMismatchError(
+            f"the model returns {type(actual).__name__}, not one tensor; "
+            "multi-output models cannot be checked with --reference"
+        )
+    actual = actual.detach().float()
+    if actual.shape != expected.shape:
+        raise ReferenceMismatchError(
+            f"the model's output has shape {tuple(actual.shape)} but {output_path} "
+            f"has {tuple(expected.shape)}"
+        )
+
+    difference = (actual - expected).abs()
+    close = torch.isclose(actual, expected, rtol=rtol, atol=atol, equal_nan=True)
+    nonzero = expected != 0
+    relative = difference[nonzero] / expected[nonzero].abs()
+    return ReferenceCheck(
+        shape=tuple(expected.shape),
+        max_abs_diff=_max_or_zero(difference),
+        max_rel_diff=_max_or_zero(relative),
+        mismatched=int((~close).sum()),
+        rtol=rtol,
+        atol=atol,
+    )
+
+
+def _max_or_zero(values: torch.Tensor) -> float:
+    # NaN compares as unequal here even where both sides are NaN, so a NaN shows as nan.
+    if values.numel() == 0:
+        return 0.0
+    return float(values.max())
