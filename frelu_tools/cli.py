@@ -6,6 +6,7 @@ import click
 
 from frelu_tools import __version__
 from frelu_tools.commands.convert import convert_command
+from frelu_tools.commands.logs import plot_command, summarize_command
 from frelu_tools.errors import FreluToolsError
 
 
@@ -36,6 +37,8 @@ def cli():
 
 # Commands, one module each under frelu_tools/commands/.
 cli.add_command(convert_command)
+cli.add_command(plot_command)
+cli.add_command(summarize_command)
 
 
 def main():
