@@ -104,7 +104,7 @@ class AsciiReader(GraphReader):
     which is skipped after the group, as torch7's THDiskFile does.
     """
 
-    min_object_bytes = 2  # a type tag digit and its newline
+    min_object_bytes = 1  # a type tag digit (its newline may be missing at the end)
     min_long_bytes = 1
 
     def __init__(self, data: bytes, path=None):

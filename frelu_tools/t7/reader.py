@@ -112,7 +112,6 @@ class GraphReader(torchfile.T7Reader):
         self._storage_classes: dict[int, str] = {}
         self._handler_depth = 0
         self._open_tables: dict[int, _TableFrame] = {}
-        self._next_table_keeps_dict = False
 
     def error(self, reason: str, offset: int | None = None) -> T7FormatError:
         return T7FormatError(reason, self.path, self.position if offset is None else offset)
@@ -125,8 +124,8 @@ class GraphReader(torchfile.T7Reader):
             raise self.error(f"negative {what} {count}", offset)
         if count * per_item_bytes > self.remaining:
             raise self.error(
-                f"{what} {count} needs at least {count * per_item_bytes} bytes, "
-                f"but only {self.remaining} remain",
+                f"{what} {count} needs at least {count * per_item_bytes} bytes, but only "
+                f"{self.remaining} remain: the file is truncated or corrupt",
                 offset,
             )
         return count
@@ -187,8 +186,8 @@ class GraphReader(torchfile.T7Reader):
             return self._reference(index)
 
         if tag == torchfile.TYPE_TABLE:
-            keep_dict = self._next_table_keeps_dict
-            self._next_table_keeps_dict = False
+            # The field table of a Torch object stays a dict even where its keys are 1..n.
+            keep_dict = bool(stack) and isinstance(stack[-1], _TorchObjectFrame)
             count = self.read_count("table entry count", 2 * self.min_object_bytes)
             frame = _TableFrame(index, count, keep_dict)
             self.objects[index] = frame.table
@@ -234,7 +233,6 @@ class GraphReader(torchfile.T7Reader):
 
         obj = TorchObject(class_name, None, version)
         self.objects[index] = obj
-        self._next_table_keeps_dict = True
         stack.append(_TorchObjectFrame(obj))
         return _OPEN
 
@@ -354,6 +352,8 @@ class GraphReader(torchfile.T7Reader):
             raise self.error("table key is nan")
         if isinstance(key, (dict, list, np.ndarray)):
             return IdentityKey(key)
+        # NOTE: Python's dict treats True as 1 and False as 0, unlike Lua, so a table that
+        # has both the key true and the key 1 keeps only the later of the two entries.
         return key
 
     def _fields_table(self, obj, value):
@@ -373,7 +373,7 @@ class GraphReader(torchfile.T7Reader):
         if frame.keep_dict or frame.referenced or not self.use_list_heuristic:
             return table
         n = len(table)
-        if n == 0 or not all(type(k) is int and 1 <= k <= n for k in table):
+        if not all(type(k) is int and 1 <= k <= n for k in table):
             return table
         items = [table[i] for i in range(1, n + 1)]
         self.objects[frame.index] = items
