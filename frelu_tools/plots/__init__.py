@@ -1,0 +1,1 @@
+"""Figures of training runs: learning curves and FReLU bias trajectories."""

@@ -1,0 +1,58 @@
+"""FReLU bias trajectories of a Torch7 checkpoint folder: one line per layer, by epoch."""
+
+from pathlib import Path
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from frelu_tools.errors import FreluToolsError
+from frelu_tools.port.formats import atomic_write
+
+
+def plot_bias_trajectories(report: dict, path: Path | str, *, force: bool = False) -> Path:
+    """Draw each FReLU layer's bias against the epoch and write the figure as a PNG.
+
+    Args:
+        report: a `frelu_tools.show.checkpoint_report` dict. A channel-wise bias is
+            drawn as the mean over its channels, as in the report's epoch table.
+        path: the PNG file to write, through a temporary file renamed when complete.
+        force: replace an existing file; otherwise raise `OutputExistsError`.
+
+    Returns:
+        The path written.
+
+    Raises:
+        FreluToolsError: the models in the folder have no FReLU layer.
+        OutputExistsError: `path` exists and `force` is false.
+    """
+    layers = report["frelu_layers"]
+    epochs = report["epochs"]
+    if not layers or not epochs:
+        raise FreluToolsError(f"{report['folder']}: no FReLU biases to plot")
+
+    figure = Figure(figsize=(8, 5), dpi=120)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    x = [record["epoch"] for record in epochs]
+    for i, layer in enumerate(layers):
+        y = [record["frelu_biases"][i] for record in epochs]
+        label = f"{i + 1}: {layer['torch_path']} ({layer['state_dict_key']})"
+        if layer["size"] != 1:
+            label += f", mean of {layer['size']}"
+        axes.plot(x, y, marker="o", markersize=3, linewidth=1.2, label=label)
+
+    axes.set_xlabel("epoch")
+    axes.set_ylabel("FReLU bias")
+    axes.set_xticks(x)
+    axes.set_title(
+        f"FReLU biases by epoch: {Path(report['folder']).parent.name or report['folder']}"
+    )
+    axes.grid(True, alpha=0.3)
+    columns = 1 if len(layers) <= 12 else 2
+    axes.legend(fontsize="x-small", ncols=columns, loc="best")
+    figure.tight_layout()
+
+    path = Path(path)
+    with atomic_write(path, force=force) as tmp:
+        figure.savefig(tmp, format="png")
+    return path
