@@ -29,7 +29,9 @@ def _read(paths, labels) -> pd.DataFrame:
             f"{len(labels)} --label values for {len(paths)} LOGS_OR_DIRS; "
             "give one for all or one for each"
         )
-    return read_logs(paths, list(labels) if labels else None)
+    if len(labels) == 1:
+        return read_logs(paths, labels[0])
+    return read_logs(paths, list(labels) or None)
 
 
 @click.command("plot")
