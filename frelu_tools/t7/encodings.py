@@ -12,6 +12,9 @@ import numpy as np
 from .dtypes import LONG_DTYPES
 from .reader import GraphReader
 
+_INT32 = struct.Struct("<i")
+_FLOAT64 = struct.Struct("<d")
+
 
 class BinaryReader(GraphReader):
     """Native little-endian binary files; `long_size` is 8 (64-bit Linux) or 4."""
@@ -50,6 +53,22 @@ class BinaryReader(GraphReader):
         fmt = "<" + fmt
         start = self._take(struct.calcsize(fmt), "a number")
         return struct.unpack_from(fmt, self.data, start)
+
+    # torchfile's read_int and read_double go through _read; these two are the hot path
+    # of every file, so they skip the format parsing.
+    def read_int(self) -> int:
+        start = self.pos
+        if start + 4 > len(self.data):
+            self._take(4, "a number")
+        self.pos = start + 4
+        return _INT32.unpack_from(self.data, start)[0]
+
+    def read_double(self) -> float:
+        start = self.pos
+        if start + 8 > len(self.data):
+            self._take(8, "a number")
+        self.pos = start + 8
+        return _FLOAT64.unpack_from(self.data, start)[0]
 
     def read_long(self) -> int:
         self.longs_read += 1
@@ -193,6 +212,8 @@ class AsciiReader(GraphReader):
         if count:
             self._skip_newline()
         try:
-            return np.array(values, dtype=dtype)
+            # Torch7 itself turns a float beyond the range of half into inf, silently.
+            with np.errstate(over="ignore"):
+                return np.array(values, dtype=dtype)
         except OverflowError as exc:
             raise self.error(f"{class_name} element out of range: {exc}", offset) from exc

@@ -305,7 +305,7 @@ class GraphReader(torchfile.T7Reader):
         except T7FormatError:
             raise
         except Exception as exc:  # torchfile's readers raise whatever bad data causes
-            raise self.error(f"invalid {class_name} object: {exc}", offset) from exc
+            raise self.error(f"invalid {class_name} object: {_short(exc)}", offset) from exc
         finally:
             self._handler_depth -= 1
         self.objects[index] = obj
@@ -385,13 +385,13 @@ class GraphReader(torchfile.T7Reader):
         sizes, strides, storage_offset = frame.sizes, frame.strides, frame.storage_offset
 
         if any(size < 0 for size in sizes):
-            raise self.error(f"{class_name} has a negative size in {sizes}", offset)
+            raise self.error(f"{class_name} has a negative size in {_short(sizes)}", offset)
         numel = math.prod(sizes)
 
         if storage is None:
             if numel != 0 and sizes:
-                raise self.error(f"{class_name} of size {sizes} has no storage", offset)
-            return np.empty(tuple(sizes) if sizes else (0,), dtype=dtype)
+                raise self.error(f"{class_name} of size {_short(sizes)} has no storage", offset)
+            return self._empty_view(np.empty(0, dtype=dtype), sizes, frame)
         self._check_storage_class(class_name, storage, offset)
 
         if not sizes or numel == 0:
@@ -401,8 +401,7 @@ class GraphReader(torchfile.T7Reader):
                     f"storage of {storage.size}",
                     offset,
                 )
-            empty = storage[storage_offset:storage_offset]
-            return empty.reshape(tuple(sizes) if sizes else (0,))
+            return self._empty_view(storage[storage_offset:storage_offset], sizes, frame)
 
         # Python ints do not overflow, so hostile sizes and strides cannot wrap around.
         extents = [stride * (size - 1) for size, stride in zip(sizes, strides, strict=True)]
@@ -411,7 +410,7 @@ class GraphReader(torchfile.T7Reader):
         if first < 0 or last >= storage.size:
             outside = last if last >= storage.size else first
             raise self.error(
-                f"{class_name} of size {sizes}, strides {strides} and offset "
+                f"{class_name} of size {_short(sizes)}, strides {_short(strides)} and offset "
                 f"{storage_offset + 1} reaches element {outside + 1} of a storage of "
                 f"{storage.size}",
                 offset,
@@ -427,8 +426,19 @@ class GraphReader(torchfile.T7Reader):
                 strides=tuple(stride * itemsize for stride in strides),
             )
         except (ValueError, TypeError) as exc:
-            reason = f"{class_name} of size {sizes} cannot be a numpy array: {exc}"
+            reason = f"{class_name} of size {_short(sizes)} cannot be a numpy array: {_short(exc)}"
             raise self.error(reason, offset) from exc
+
+    def _empty_view(self, empty, sizes, frame):
+        """Shape an array of no elements as Torch7's sizes, or (0,) for a 0-d tensor."""
+        try:
+            return empty.reshape(tuple(sizes) if sizes else (0,))
+        except ValueError as exc:
+            reason = (
+                f"empty {frame.class_name} of size {_short(sizes)} cannot be a numpy "
+                f"array: {_short(exc)}"
+            )
+            raise self.error(reason, frame.offset) from exc
 
     def _check_storage_class(self, class_name, storage, offset):
         expected = STORAGE_OF_TENSOR[class_name]
@@ -438,6 +448,12 @@ class GraphReader(torchfile.T7Reader):
         if found != expected:
             found = found or type(storage).__name__
             raise self.error(f"{class_name} has a {found} as storage, expected {expected}", offset)
+
+
+def _short(value, limit: int = 120) -> str:
+    """Text of a size list or message, cut so that hostile input keeps errors readable."""
+    text = str(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _decode(raw: bytes):
