@@ -7,6 +7,7 @@ import click
 from frelu_tools import __version__
 from frelu_tools.commands.convert import convert_command
 from frelu_tools.commands.logs import plot_command, summarize_command
+from frelu_tools.commands.reproduce import reproduce_command
 from frelu_tools.commands.show import show_command
 from frelu_tools.errors import FreluToolsError
 
@@ -41,6 +42,7 @@ cli.add_command(convert_command)
 cli.add_command(plot_command)
 cli.add_command(summarize_command)
 cli.add_command(show_command)
+cli.add_command(reproduce_command)
 
 
 def main():

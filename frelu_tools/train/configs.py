@@ -106,14 +106,15 @@ def read_config(path: Path) -> RunConfig:
 
 
 def all_configs(directory: str | Path | None = None) -> list[RunConfig]:
-    """Every configuration in the folder, sorted by name."""
+    """Every configuration in the folder, by net type, data set, depth and LR."""
     folder = config_dir(directory)
     if not folder.is_dir():
         raise ConfigError(
             f"configuration folder {folder} not found; pass --configs DIR or set "
             "FRELU_REPRODUCE_DIR to the repository's reproduce/ folder"
         )
-    return sorted((read_config(p) for p in folder.glob("*.json")), key=lambda c: c.name)
+    configs = [read_config(path) for path in folder.glob("*.json")]
+    return sorted(configs, key=lambda c: (c.net_type, c.dataset, c.depth or 0, c.lr, c.name))
 
 
 def select_configs(request: str, directory: str | Path | None = None) -> list[RunConfig]:

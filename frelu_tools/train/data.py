@@ -220,9 +220,13 @@ def _load_cifar(name: str, path: Path) -> ImageDataset:
         _check_labels(test, num_classes, candidate)
         return ImageDataset(name, train, test, num_classes, mean, std, str(candidate))
 
-    looked = _cifar_candidates(name, path)[:-1] if path.is_dir() else [path]
+    if not path.exists():
+        where = f"{path} does not exist"
+    else:
+        looked = _cifar_candidates(name, path)[:-1] if path.is_dir() else [path]
+        where = f"looked for {', '.join(str(p) for p in looked)}"
     raise DatasetNotFoundError(
-        f"{name} not found; looked for {', '.join(str(p) for p in looked)}. "
+        f"{name} not found: {where}. "
         f"Download the python version ({archive}) from {CIFAR_URL} and pass its file "
         "or folder with --data, or use --data synthetic for a smoke run"
     )
@@ -236,6 +240,8 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
         ("numpy._core.multiarray", "_reconstruct"),
         ("numpy", "ndarray"),
         ("numpy", "dtype"),
+        # Python 3 pickles of protocol 2 rebuild bytes objects with it.
+        ("_codecs", "encode"),
     }
 
     def find_class(self, module, name):

@@ -1,0 +1,173 @@
+"""Several runs of one request: which (configuration, seed) pairs, where they resume, in parallel.
+
+Seeds of a configuration are independent runs. On one GPU they can share the device as
+separate processes (`jobs` > 1): each process holds its own copy of the data set and
+the model, and the GPU interleaves their kernels, which fills a large GPU better than one
+small CIFAR network does. Each worker handles SIGINT and SIGTERM like a single run; the
+parent forwards SIGTERM to its workers and starts no new run after a signal.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+
+from frelu_tools.errors import FreluToolsError
+from frelu_tools.train.checkpoints import LATEST
+from frelu_tools.train.configs import RunConfig
+from frelu_tools.train.data import load_dataset
+from frelu_tools.train.run import RunOptions, RunResult, StopRequest, run_paths, train_run
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PlannedRun:
+    config: RunConfig
+    seed: int
+    resume: Path | None  # checkpoint to continue from, or None for a fresh start
+
+
+def plan_runs(
+    configs: list[RunConfig],
+    seeds: list[int] | None,
+    out_dir: Path,
+    resume: Path | None,
+) -> list[PlannedRun]:
+    """List the runs of a request.
+
+    Args:
+        configs: the selected configurations.
+        seeds: seeds to run for every configuration; None uses each configuration's own.
+        out_dir: the output folder.
+        resume: None for fresh runs; an output folder of an earlier request, whose runs
+            continue from their own `latest.pt` (runs without one start fresh); or one
+            checkpoint (file, frelu-tools or Torch7 checkpoint folder), which needs a
+            request of exactly one configuration and one seed.
+
+    Raises:
+        FreluToolsError: a single checkpoint given for several runs.
+    """
+    pairs = [(config, seed) for config in configs for seed in (seeds or config.seeds)]
+    if resume is None:
+        return [PlannedRun(config, seed, None) for config, seed in pairs]
+
+    resume = Path(resume)
+    if (resume / "checkpoints").is_dir():
+        planned = []
+        for config, seed in pairs:
+            folder = run_paths(resume, config, seed)[2]
+            planned.append(
+                PlannedRun(config, seed, folder if (folder / LATEST).is_file() else None)
+            )
+        return planned
+
+    if len(pairs) != 1:
+        raise FreluToolsError(
+            f"--resume {resume} is one checkpoint but the request has {len(pairs)} runs; "
+            "select one configuration and one seed (--seeds K), or pass an output folder "
+            "of an earlier reproduce run"
+        )
+    config, seed = pairs[0]
+    return [PlannedRun(config, seed, resume)]
+
+
+def run_planned(
+    planned: list[PlannedRun],
+    data: str | Path,
+    out_dir: Path,
+    options: RunOptions,
+    jobs: int = 1,
+    progress_factory=None,
+) -> tuple[list[RunResult], str | None]:
+    """Run `planned` one after the other (`jobs` = 1) or in `jobs` worker processes.
+
+    Returns:
+        The results of the runs that started, and the name of the signal that stopped
+        the request (None when every run finished).
+    """
+    if jobs > 1 and len(planned) > 1:
+        return _run_parallel(planned, data, out_dir, options, jobs)
+
+    datasets = {}
+    results = []
+    with StopRequest() as stop:
+        for item in planned:
+            if stop():
+                break
+            name = item.config.dataset
+            if name not in datasets:
+                datasets[name] = load_dataset(name, data)
+            progress = (
+                progress_factory(item.config.run_name(item.seed)) if progress_factory else None
+            )
+            results.append(
+                train_run(
+                    item.config,
+                    item.seed,
+                    datasets[name],
+                    out_dir,
+                    options,
+                    resume=item.resume,
+                    progress=progress,
+                    should_stop=stop,
+                )
+            )
+        return results, stop.signal_name
+
+
+def _worker(item: PlannedRun, data, out_dir, options, queue) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    from frelu_tools.train.progress import ProgressLog
+
+    with StopRequest() as stop:
+        dataset = load_dataset(item.config.dataset, data)
+        result = train_run(
+            item.config,
+            item.seed,
+            dataset,
+            out_dir,
+            options,
+            resume=item.resume,
+            progress=ProgressLog(item.config.run_name(item.seed)),
+            should_stop=stop,
+        )
+    queue.put(result)
+
+
+def _run_parallel(planned, data, out_dir, options, jobs):
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    pending = list(planned)
+    running: list = []
+    results: list[RunResult] = []
+    with StopRequest() as stop:
+        forwarded = False
+        while pending or running:
+            while pending and len(running) < jobs and not stop():
+                item = pending.pop(0)
+                process = context.Process(
+                    target=_worker, args=(item, data, out_dir, options, queue), daemon=False
+                )
+                process.start()
+                running.append(process)
+            if stop() and not forwarded:
+                for process in running:
+                    if process.is_alive():
+                        process.terminate()  # SIGTERM: the worker stops after an iteration
+                forwarded = True
+                pending.clear()
+            for process in list(running):
+                process.join(timeout=0.2)
+                if not process.is_alive():
+                    running.remove(process)
+                    if process.exitcode not in (0, -signal.SIGTERM):
+                        log.error("a worker process exited with code %s", process.exitcode)
+            while not queue.empty():
+                results.append(queue.get())
+        while not queue.empty():
+            results.append(queue.get())
+        return results, stop.signal_name
