@@ -283,6 +283,24 @@ def test_broken_epoch_line_rejected(tmp_path):
     assert str(caught.value).startswith(f"{path}, line 5: invalid line")
 
 
+def test_broken_batch_number_rejected(tmp_path):
+    lines = fork_epoch(1, 60.0)
+    lines[2] = lines[2].replace("Err 1.0000", "Err 1.0.00")
+    path = write_log(tmp_path, lines)
+    with pytest.raises(LogFormatError, match="invalid number in '1.0.00") as caught:
+        read_log(path)
+    assert caught.value.line == 3
+
+
+def test_broken_batch_line_rejected(tmp_path):
+    lines = fork_epoch(1, 60.0)
+    lines[1] = " | Epoch: [1][1/2]    Time 0.500  Data"
+    path = write_log(tmp_path, lines)
+    with pytest.raises(LogFormatError, match="expected ' | Epoch: ") as caught:
+        read_log(path)
+    assert caught.value.line == 2
+
+
 def test_resume_without_trace_line(tmp_path):
     lines = fork_epoch(1, 60.0) + fork_epoch(2, 50.0) + fork_epoch(2, 40.0) + fork_epoch(3, 30.0)
     frame = read_log(write_log(tmp_path, lines))
