@@ -30,7 +30,9 @@ def plot_bias_trajectories(report: dict, path: Path | str, *, force: bool = Fals
     if not layers or not epochs:
         raise FreluToolsError(f"{report['folder']}: no FReLU biases to plot")
 
-    figure = Figure(figsize=(8, 5), dpi=120)
+    # Beyond a dozen layers the legend moves right of the axes, one column per 20 layers.
+    many = len(layers) > 12
+    figure = Figure(figsize=(12 if many else 8, 5), dpi=120)
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
     x = [record["epoch"] for record in epochs]
@@ -41,15 +43,18 @@ def plot_bias_trajectories(report: dict, path: Path | str, *, force: bool = Fals
             label += f", mean of {layer['size']}"
         axes.plot(x, y, marker="o", markersize=3, linewidth=1.2, label=label)
 
+    folder = Path(report["folder"])
+    run = folder.parent.name if folder.name == "checkpoints" else folder.name
     axes.set_xlabel("epoch")
     axes.set_ylabel("FReLU bias")
     axes.set_xticks(x)
-    axes.set_title(
-        f"FReLU biases by epoch: {Path(report['folder']).parent.name or report['folder']}"
-    )
+    axes.set_title(f"FReLU biases by epoch: {run}")
     axes.grid(True, alpha=0.3)
-    columns = 1 if len(layers) <= 12 else 2
-    axes.legend(fontsize="x-small", ncols=columns, loc="best")
+    if many:
+        columns = (len(layers) + 19) // 20
+        axes.legend(fontsize="xx-small", ncols=columns, loc="upper left", bbox_to_anchor=(1.01, 1))
+    else:
+        axes.legend(fontsize="x-small", loc="best")
     figure.tight_layout()
 
     path = Path(path)
