@@ -19,17 +19,21 @@ def load(path, *, long_size: int | None = None):
 
     Args:
         path: the file.
-        long_size: bytes per `long` in a binary file: 8 (64-bit Linux and macOS builds),
-            4 (32-bit and Windows builds, or `file:longSize(4)`), or None to try 8 and then
-            4. Ignored for ascii files.
+        long_size: bytes per `long` (tensor sizes, strides, offsets, storage sizes and
+            LongStorage elements) in a binary file: 8 as 64-bit Linux and macOS builds write,
+            4 as 32-bit and Windows builds or `file:longSize(4)` write, or None to read with
+            8 and, where that fails, with 4. A 4-byte reading is accepted only when the
+            object ends exactly at the end of the file. Ignored for ascii files.
 
     Returns:
         The saved object as plain Python values: None, bool, int (an integral number up to
-        2**53), float, str (or bytes where not UTF-8), dict or list (a table whose keys are
-        exactly 1..n), `numpy.ndarray` for tensors and storages (a tensor is a view of its
-        storage's array, with Torch7's sizes, strides and offset; CUDA types land on the
-        CPU), `TorchObject` for other Torch classes and `LuaFunction` for functions. An
-        object written twice is one Python object.
+        2**53), float, str (bytes where not UTF-8), dict, or list for a table whose keys
+        are exactly 1..n (a table that contains itself stays a dict). Tensors and storages
+        become `numpy.ndarray`: a storage is a 1-D array, and a tensor is a view of its
+        storage's array with Torch7's sizes, strides and offset (`storage_of` finds them);
+        CUDA types become the CPU dtype of the same element. Other Torch classes become
+        `TorchObject`, and functions inert `LuaFunction` records. An object written twice
+        is one Python object.
 
     Raises:
         T7FormatError: the file is not a readable Torch7 file; the message names the file,
@@ -37,9 +41,11 @@ def load(path, *, long_size: int | None = None):
         OSError: the file cannot be opened.
 
     Example:
-        >>> model = load("model.t7")
+        >>> model = load("resnet-20-cifar10.t7")
         >>> model.class_name, model["modules"][0].class_name
         ('nn.Sequential', 'cudnn.SpatialConvolution')
+        >>> model["modules"][0]["weight"].shape
+        (16, 3, 3, 3)
     """
     with open(path, "rb") as f:
         data = f.read()
@@ -53,6 +59,8 @@ def loads(data: bytes, *, long_size: int | None = None, path=None):
     """
     if long_size not in (None, 4, 8):
         raise ValueError(f"long_size must be None, 4 or 8, not {long_size!r}")
+    if not isinstance(data, (bytes, bytearray)):
+        data = bytes(data)
     _check_signature(data, path)
 
     if _looks_ascii(data):

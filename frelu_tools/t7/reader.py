@@ -7,16 +7,19 @@ readers (`torchfile.type_handlers`, used here for classes such as `tds.Hash`). I
 
 - `read_obj` recurses once per nesting level, so a valid file with tables nested 100,000
   deep raises RecursionError. This reader keeps an explicit stack instead.
-- its storage reader calls `numpy.fromfile` on a real file with the declared count and
-  its tensor reader calls `as_strided` without checking sizes, strides and offset against
-  the storage, so hostile sizes read memory outside the storage. Half types raise
-  NotImplementedError and CudaLong/CudaHalf are missing.
+- its storage reader calls `numpy.fromfile` on the file object with the declared count,
+  and its tensor reader calls `as_strided` without checking sizes, strides and offset
+  against the storage, so hostile sizes make views of memory outside the storage. Half
+  types raise NotImplementedError, and CudaLong and CudaHalf are missing.
+- it has no 4-byte long mode: its `force_8bytes_long` path calls `xrange`, which Python 3
+  lacks, and otherwise it reads C longs of the running machine.
 - it reads an object index after type tag 6 (TYPE_FUNCTION), which torch7's `File.lua`
   does not write, and maps every integral double to int, beyond 2**53 included.
 
-Subclasses supply the primitives for one encoding (binary or ascii): `_read`,
-`read_long`, `read_long_array`, `read_bytes`, `read_storage_elements`, `position` and
-`remaining`.
+Subclasses supply the primitives of one encoding (binary or ascii): `_read`, `read_long`,
+`read_long_array`, `read_bytes`, `read_storage_elements`, the `position` and `remaining`
+properties, and the lower bounds `min_object_bytes` and `min_long_bytes` that a declared
+count is checked against.
 """
 
 import math
@@ -301,7 +304,8 @@ class GraphReader(torchfile.T7Reader):
         self.objects[index] = _UNFINISHED
         self._handler_depth += 1
         try:
-            obj = handler(self, version)
+            # torchfile passes the version string, as Torch7's own read methods get it.
+            obj = handler(self, b"V %d" % version)
         except T7FormatError:
             raise
         except Exception as exc:  # torchfile's readers raise whatever bad data causes
