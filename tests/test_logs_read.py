@@ -262,6 +262,15 @@ def test_cut_off_mid_line(tmp_path):
     assert frame.attrs["cut_off_line"] == len(lines)
 
 
+def test_unterminated_last_line_cut_off(tmp_path):
+    lines = fork_epoch(1, 60.0) + fork_epoch(2, 50.0)[:5]
+    path = write_log(tmp_path, lines)
+    path.write_bytes(path.read_bytes().rstrip(b"\n"))
+    frame = read_log(path)
+    assert frame["epoch"].tolist() == [1]
+    assert frame.attrs["cut_off_line"] == len(lines)
+
+
 def test_cut_off_line_before_resume(tmp_path):
     first = fork_epoch(1, 60.0) + fork_epoch(2, 50.0)[:2]
     first[-1] = first[-1][:25]
@@ -319,7 +328,7 @@ def test_epoch_lines_without_batches(tmp_path):
 def test_mixed_formats_rejected(tmp_path):
     lines = fork_epoch(1, 60.0) + [" * Finished epoch # 2     top1:  50.000  top5:   1.000"]
     path = write_log(tmp_path, lines)
-    with pytest.raises(LogFormatError, match="one file must hold one format") as caught:
+    with pytest.raises(LogFormatError, match="a log must use one format") as caught:
         read_log(path)
     assert caught.value.line == len(lines)
 

@@ -60,7 +60,8 @@ def read_log(path, *, label: str | None = None, prefer_metrics: bool = True) -> 
         Columns `epoch`, `lr` (NaN where the log does not print it), `train_top1_err`,
         `train_top5_err`, `train_loss`, `test_top1_err`, `test_top5_err` (error rates in
         percent, as logged; nan and inf kept), `resumed` (the epoch comes from a
-        training resumed from a checkpoint), `train_approx` (a training value is a mean
+        training started with `-resume`, or from a later training appended to the same
+        file, whose epochs replace the earlier ones), `train_approx` (a training value is a mean
         of per-batch lines with batch sizes assumed equal, see `frelu_tools.logs.text`),
         then `run`, `source` (the file read), `config`, `dataset`, `net_type`,
         `network`, `activation`, `depth`, `seed` and `variant` (see

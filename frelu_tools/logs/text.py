@@ -95,7 +95,10 @@ def parse_text_log(path, dataset: str | None = None) -> tuple[list[dict], dict]:
         (the options of each `th main.lua` trace line), `resumes` (line and first epoch
         of each training after the first), `incomplete_epochs` (epochs that started but
         never finished, such as the one a crash cut short) and `cut_off_line` (the line
-        number of a record cut off mid-line at the end of a training, or None).
+        number of a record cut off mid-line at the end of a training, or None). A record
+        line is cut off when it is broken and no other record follows it before the
+        next `th main.lua` start or the end of the file, or when it is the file's last
+        line and has no newline.
 
     Raises:
         LogFormatError: an empty or binary file, no completed epoch, both formats in
@@ -112,6 +115,12 @@ def parse_text_log(path, dataset: str | None = None) -> tuple[list[dict], dict]:
     # skips (model printouts, paths), so replacing them loses nothing it reads.
     lines = data.decode("utf-8", errors="replace").split("\n")
     parser = _Parser(path, dataset)
+
+    # Torch's print ends every line with a newline, so an unterminated last line was cut
+    # off while being written: its last number may be short ("0.3" of "0.391").
+    if lines[-1].strip() and _is_record(lines[-1].strip()):
+        parser.cut_off_line = len(lines)
+        lines[-1] = ""
     feed, feed_batch = parser.feed, parser.feed_batch
     for number, raw in enumerate(lines, start=1):
         line = raw.strip()
@@ -242,7 +251,7 @@ class _Parser:
             self.format = found
         elif self.format != found:
             raise LogFormatError(
-                f"a {found} epoch line in a {self.format} log; one file must hold one format",
+                f"found a {found} epoch line in a {self.format} log, but a log must use one format",
                 self.path,
                 number,
             )
@@ -342,6 +351,10 @@ class _Parser:
             "cut_off_line": self.cut_off_line,
         }
         return [self.rows[epoch] for epoch in sorted(self.rows)], info
+
+
+def _is_record(line: str) -> bool:
+    return line.startswith(_ITERATION_PREFIX) or _record_kind(line) is not None
 
 
 def _record_kind(line: str) -> str | None:
