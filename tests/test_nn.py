@@ -143,9 +143,22 @@ def test_frelu_bias_state_dict_has_bias_copy():
 
 def test_frelu_bias_inplace_writes_input():
     x = torch.zeros(3)
-    y = FReLUBias(init=2.0, inplace=True)(x)
+    with torch.no_grad():
+        y = FReLUBias(init=2.0, inplace=True)(x)
     assert y.data_ptr() == x.data_ptr()
     assert torch.equal(x, torch.full((3,), 2.0))
+
+
+def test_frelu_bias_inplace_after_inplace_relu_trains():
+    x = torch.randn(2, 3, 4, 4, requires_grad=True)
+    in_place = nn.Sequential(nn.ReLU(inplace=True), FReLUBias(init=-0.5, inplace=True))
+    plain = nn.Sequential(nn.ReLU(), FReLUBias(init=-0.5))
+    (in_place(x * 1) * x).sum().backward()
+    in_place_grad = x.grad.clone()
+    x.grad = None
+    (plain(x * 1) * x).sum().backward()
+    assert torch.equal(in_place_grad, x.grad)
+    assert torch.equal(in_place[1].bias.grad, plain[1].bias.grad)
 
 
 def test_frelu_bias_constrain_method():
@@ -176,7 +189,8 @@ def test_srelu_forward_and_gradients():
 
 def test_srelu_inplace_writes_input():
     x = torch.tensor([-3.0, 3.0])
-    y = SReLU(init=-1.0, inplace=True)(x)
+    with torch.no_grad():
+        y = SReLU(init=-1.0, inplace=True)(x)
     assert y.data_ptr() == x.data_ptr()
     assert torch.equal(x, torch.tensor([-1.0, 3.0]))
 
@@ -310,6 +324,14 @@ def test_concat_table_and_cadd_table():
     block = nn.Sequential(ConcatTable(nn.Identity(), MulConstant(2.0)), CAddTable())
     x = torch.randn(2, 3)
     assert torch.allclose(block(x), 3 * x)
+
+
+def test_constants_inplace_with_autograd_copy():
+    x = torch.ones(3, requires_grad=True)
+    y = AddConstant(1.0, inplace=True)(x)
+    y.sum().backward()
+    assert torch.equal(x.detach(), torch.ones(3))
+    assert torch.equal(x.grad, torch.ones(3))
 
 
 def test_cadd_table_inplace_writes_first():

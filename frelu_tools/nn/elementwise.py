@@ -3,6 +3,8 @@
 import torch
 from torch import nn
 
+from frelu_tools.nn.inplace import writes_in_place
+
 
 class MulConstant(nn.Module):
     """Multiply by a constant scalar (`nn/MulConstant.lua`)."""
@@ -13,7 +15,9 @@ class MulConstant(nn.Module):
         self.inplace = inplace
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
-        return input.mul_(self.constant) if self.inplace else input * self.constant
+        if writes_in_place(self.inplace, input):
+            return input.mul_(self.constant)
+        return input * self.constant
 
     def extra_repr(self) -> str:
         return f"{self.constant}" + (", inplace=True" if self.inplace else "")
@@ -32,7 +36,9 @@ class AddConstant(nn.Module):
         self.inplace = inplace
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
-        return input.add_(self.constant) if self.inplace else input + self.constant
+        if writes_in_place(self.inplace, input):
+            return input.add_(self.constant)
+        return input + self.constant
 
     def extra_repr(self) -> str:
         return f"{self.constant}" + (", inplace=True" if self.inplace else "")
@@ -70,10 +76,11 @@ class Dropout(nn.Module):
             keep = torch.empty_like(input).bernoulli_(1 - self.p)
             if not self.v1:
                 keep.div_(1 - self.p)
-            return input.mul_(keep) if self.inplace else input * keep
+            return input.mul_(keep) if writes_in_place(self.inplace, input) else input * keep
 
         if self.v1:
-            return input.mul_(1 - self.p) if self.inplace else input * (1 - self.p)
+            scale = 1 - self.p
+            return input.mul_(scale) if writes_in_place(self.inplace, input) else input * scale
         return input
 
     def extra_repr(self) -> str:

@@ -3,6 +3,8 @@
 import torch
 from torch import nn
 
+from frelu_tools.nn.inplace import writes_in_place
+
 
 class _ScaleGradient(torch.autograd.Function):
     """Identity in the forward pass; multiplies the gradient by `scale` in the backward pass."""
@@ -36,7 +38,8 @@ class FReLUBias(nn.Module):
         num_input_dims: Torch7 `numInputDims`. A channel-wise bias adds along dimension 0 when
             the input has exactly this many dimensions, and along dimension 1 otherwise
             (also when it is None).
-        inplace: add the bias into the input tensor.
+        inplace: add the bias into the input tensor, where autograd records nothing (see
+            `frelu_tools.nn.inplace`).
 
     `bias_copy` (Torch7 `biasCopy`) is a buffer in the state_dict. Torch7 leaves it
     uninitialised until the first forward pass; here it starts equal to the bias.
@@ -88,7 +91,10 @@ class FReLUBias(nn.Module):
         if self.grad_scale != 1.0:
             bias = _ScaleGradient.apply(bias, self.grad_scale)
         bias = bias.reshape(self._bias_shape(input))
-        output = input.add_(bias) if self.inplace else input + bias
+        if writes_in_place(self.inplace, input, self.bias):
+            output = input.add_(bias)
+        else:
+            output = input + bias
 
         if self.constrained:
             with torch.no_grad():
@@ -128,7 +134,7 @@ class SReLU(nn.Module):
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         below = input <= self.bias
         threshold = self.bias[0]
-        if self.inplace:
+        if writes_in_place(self.inplace, input, self.bias):
             return input.masked_fill_(below, threshold)
         return input.masked_fill(below, threshold)
 

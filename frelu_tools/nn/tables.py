@@ -7,6 +7,8 @@ Dimensions are 0-based as in PyTorch; the converter subtracts one from Torch7's 
 import torch
 from torch import nn
 
+from frelu_tools.nn.inplace import writes_in_place
+
 
 class _Container(nn.Module):
     """Children stored as "0", "1", ... like torch.nn.Sequential, so state_dict keys match."""
@@ -72,7 +74,7 @@ class CAddTable(nn.Module):
 
     def forward(self, inputs):
         first, *rest = inputs
-        output = first if self.inplace else first.clone()
+        output = first if writes_in_place(self.inplace, *inputs) else first.clone()
         for tensor in rest:
             output = output.add_(tensor)
         return output

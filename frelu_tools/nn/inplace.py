@@ -1,0 +1,16 @@
+"""The rule for Torch7's `inplace` flag under autograd."""
+
+import torch
+
+
+def writes_in_place(inplace: bool, *tensors: torch.Tensor) -> bool:
+    """Tell whether a layer with Torch7's `inplace` flag should write into its input.
+
+    Only where autograd records nothing. Torch7 layers can write in place during training
+    because they undo the write in their backward pass (`nn.MyAdd` subtracts its bias
+    again); autograd cannot, and an in-place write into the output of an in-place ReLU
+    makes ReLU's backward pass fail. Outputs are equal either way.
+    """
+    if not inplace:
+        return False
+    return not (torch.is_grad_enabled() and any(tensor.requires_grad for tensor in tensors))
