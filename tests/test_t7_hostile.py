@@ -12,7 +12,7 @@ from frelu_tools.t7 import IdentityKey, T7FormatError, TorchObject, load, loads
 T7 = TEST_DATA / "t7"
 
 
-# ---- a minimal encoder for binary files (64-bit longs unless told otherwise) ----------
+# ---- a minimal encoder for binary files, with 8-byte longs by default ----------------
 
 
 def i32(n: int) -> bytes:

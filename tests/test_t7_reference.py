@@ -13,7 +13,7 @@ ALL_FILES = sorted(REFERENCE_DIR.rglob("*.t7")) if REFERENCE_DIR else []
 VALID_FILES = [path for path in ALL_FILES if path.parent.name != "corrupt"]
 CORRUPT_FILES = [path for path in ALL_FILES if path.parent.name == "corrupt"]
 
-# What each corrupt file's error must say. deep_nesting_100k.t7 is valid and loads.
+# The text each corrupt file's error message must contain. deep_nesting_100k.t7 is valid and loads.
 CORRUPT_MESSAGES = {
     "ascii_bad_number.t7": "invalid integer",
     "bad_version.t7": "invalid version string or class name 'X 1'",

@@ -39,11 +39,12 @@ class BinaryReader(GraphReader):
     def remaining(self) -> int:
         return len(self.data) - self.pos
 
-    def _take(self, size: int, what: str) -> int:
+    def _take(self, size: int, description: str) -> int:
         start = self.pos
         if size > len(self.data) - start:
             raise self.error(
-                f"file ends inside {what}: needs {size} bytes, {len(self.data) - start} remain",
+                f"file ends inside {description}: needs {size} bytes, "
+                f"{len(self.data) - start} remain",
                 start,
             )
         self.pos = start + size
@@ -86,7 +87,7 @@ class BinaryReader(GraphReader):
         return bytes(self.data[start : start + n])
 
     def read_storage_elements(self, dtype, count, class_name, offset):
-        # Long storages are written with the file's long size, whatever numpy's int64 is.
+        # LongStorage elements take the file's long size, 4 or 8 bytes, and widen to int64.
         is_long = class_name.endswith("LongStorage")
         if is_long:
             dtype = LONG_DTYPES[self.long_size]
@@ -106,7 +107,7 @@ class BinaryReader(GraphReader):
 _SPACE = re.compile(rb"\s*")
 _TOKEN = re.compile(rb"\S+")
 _INT = re.compile(rb"[+-]?\d+\Z")
-# What C's scanf("%lg") accepts and Torch7's printf("%.17g") writes, hex floats aside.
+# The numbers that C's scanf("%lg") accepts and Torch7's printf("%.17g") writes, bar hex floats.
 _FLOAT = re.compile(
     rb"[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf(?:inity)?|nan)\Z", re.IGNORECASE
 )
@@ -139,11 +140,11 @@ class AsciiReader(GraphReader):
     def remaining(self) -> int:
         return len(self.data) - self.pos
 
-    def _token(self, what: str) -> tuple[bytes, int]:
+    def _token(self, description: str) -> tuple[bytes, int]:
         self.pos = _SPACE.match(self.data, self.pos).end()
         match = _TOKEN.match(self.data, self.pos)
         if match is None:
-            raise self.error(f"file ends where {what} belongs")
+            raise self.error(f"file ends where {description} belongs")
         self.pos = match.end()
         return match.group(), match.start()
 
@@ -151,16 +152,16 @@ class AsciiReader(GraphReader):
         if self.data[self.pos : self.pos + 1] == b"\n":
             self.pos += 1
 
-    def _parse_int(self, what: str) -> int:
-        token, start = self._token(what)
+    def _parse_int(self, description: str) -> int:
+        token, start = self._token(description)
         if _INT.match(token) is None:
-            raise self.error(f"invalid {what} {token[:40]!r} in an ascii file", start)
+            raise self.error(f"invalid {description} {token[:40]!r} in an ascii file", start)
         return int(token)
 
-    def _parse_float(self, what: str) -> float:
-        token, start = self._token(what)
+    def _parse_float(self, description: str) -> float:
+        token, start = self._token(description)
         if _FLOAT.match(token) is None:
-            raise self.error(f"invalid {what} {token[:40]!r} in an ascii file", start)
+            raise self.error(f"invalid {description} {token[:40]!r} in an ascii file", start)
         return float(token)
 
     def _read(self, fmt):

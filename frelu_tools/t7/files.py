@@ -19,11 +19,11 @@ def load(path, *, long_size: int | None = None):
 
     Args:
         path: the file.
-        long_size: bytes per `long` (tensor sizes, strides, offsets, storage sizes and
-            LongStorage elements) in a binary file: 8 as 64-bit Linux and macOS builds write,
-            4 as 32-bit and Windows builds or `file:longSize(4)` write, or None to read with
-            8 and, where that fails, with 4. A 4-byte reading is accepted only when the
-            object ends exactly at the end of the file. Ignored for ascii files.
+        long_size: bytes per `long` in a binary file, the type of tensor sizes, strides,
+            offsets, storage sizes and LongStorage elements. 64-bit Linux and macOS builds
+            write 8, and 32-bit and Windows builds or `file:longSize(4)` write 4. None reads
+            with 8 and, where that fails, with 4, and accepts the 4-byte reading only when
+            the object ends exactly at the end of the file. Ignored for ascii files.
 
     Returns:
         The saved object as plain Python values: None, bool, int (an integral number up to
@@ -127,7 +127,7 @@ def _looks_ascii(data: bytes) -> bool:
 
 
 def _check_signature(data: bytes, path):
-    """Reject files that are clearly something else, with a message that says what."""
+    """Reject files that are clearly something else, naming what they are."""
     if not data:
         raise T7FormatError("empty file, not a Torch7 file", path, 0)
     if data.startswith(b"PK\x03\x04"):

@@ -46,9 +46,9 @@ class LuaFunction:
 
     Attributes:
         bytecode: the `string.dump` output (LuaJIT or Lua bytecode).
-        upvalues: the upvalue table as written: for files of torch7 since 2016 a list of
-            dicts with "name", "value" and, under LuaJIT, "id"; for older files a list of
-            the values; None where the file had none.
+        upvalues: the upvalue table as written. Type 8, which the current `File.lua`
+            writes, gives a list of dicts with "name", "value" and, under LuaJIT, "id".
+            Types 6 and 7 of older files give a list of the values.
     """
 
     __slots__ = ("bytecode", "upvalues", "__weakref__")

@@ -105,7 +105,8 @@ class _TensorFrame(_SingleChildFrame):
 class GraphReader(torchfile.T7Reader):
     """Read one serialized Torch7 object into the Python object graph of `load`."""
 
-    # Fewest bytes one serialized object takes: bounds the counts a file may declare.
+    # Minimum size of one serialized object in bytes, which bounds the counts a file
+    # may declare.
     min_object_bytes = 1
 
     def __init__(self, path=None):
@@ -119,15 +120,15 @@ class GraphReader(torchfile.T7Reader):
     def error(self, reason: str, offset: int | None = None) -> T7FormatError:
         return T7FormatError(reason, self.path, self.position if offset is None else offset)
 
-    def read_count(self, what: str, per_item_bytes: int) -> int:
+    def read_count(self, label: str, per_item_bytes: int) -> int:
         """Read an int count and check that the rest of the file can hold that many items."""
         offset = self.position
         count = self.read_int()
         if count < 0:
-            raise self.error(f"negative {what} {count}", offset)
+            raise self.error(f"negative {label} {count}", offset)
         if count * per_item_bytes > self.remaining:
             raise self.error(
-                f"{what} {count} needs at least {count * per_item_bytes} bytes, but only "
+                f"{label} {count} needs at least {count * per_item_bytes} bytes, but only "
                 f"{self.remaining} remain: the file is truncated or corrupt",
                 offset,
             )
@@ -253,9 +254,9 @@ class GraphReader(torchfile.T7Reader):
 
         class_name = raw_name.decode("ascii", errors="replace")
         if _CLASS_NAME.match(class_name) is None:
-            what = "class name" if match else "version string or class name"
+            label = "class name" if match else "version string or class name"
             raise self.error(
-                f"invalid {what} {class_name[:80]!r} (expected 'V <number>' and a class "
+                f"invalid {label} {class_name[:80]!r} (expected 'V <number>' and a class "
                 "name such as 'nn.Linear')",
                 offset,
             )
@@ -364,8 +365,8 @@ class GraphReader(torchfile.T7Reader):
         if isinstance(value, dict):
             return value
         if isinstance(value, list):
-            # NOTE: only a reference to a table read earlier as a list lands here; the
-            # fields become a new dict, so they no longer share identity with that list.
+            # NOTE: only a reference to a table read earlier as a list lands here. The
+            # fields become a new dict, which no longer shares identity with that list.
             return {i + 1: item for i, item in enumerate(value)}
         raise self.error(
             f"{obj.class_name} object has {type(value).__name__} fields, expected a table"
@@ -434,7 +435,7 @@ class GraphReader(torchfile.T7Reader):
             raise self.error(reason, offset) from exc
 
     def _empty_view(self, empty, sizes, frame):
-        """Shape an array of no elements as Torch7's sizes, or (0,) for a 0-d tensor."""
+        """Shape an array of no elements as Torch7's sizes, or as (0,) without sizes."""
         try:
             return empty.reshape(tuple(sizes) if sizes else (0,))
         except ValueError as exc:
