@@ -504,7 +504,7 @@ def test_long4_generated():
 
 def test_neither_long_size_works():
     storage = torch_header(2, b"torch.FloatStorage") + long(100) + bytes(8)
-    error = reject(storage, "read with 8-byte longs", "with 4-byte longs")
+    error = reject(storage, "needs 400 bytes", "Read with 4-byte longs")
     assert error.offset == 37
 
 

@@ -94,8 +94,8 @@ class BinaryReader(GraphReader):
         needed = count * dtype.itemsize
         if needed > self.remaining:
             raise self.error(
-                f"{class_name} of {count} elements needs {needed} bytes, "
-                f"but only {self.remaining} remain",
+                f"{class_name} of {count} elements needs {needed} bytes, but only "
+                f"{self.remaining} remain: the file is truncated or corrupt",
                 offset,
             )
         start = self._take(needed, class_name)

@@ -101,8 +101,8 @@ def _read_all(reader):
 
 def _both_failed(error8, reason4, offset4, path):
     return T7FormatError(
-        f"{error8.reason} (read with 8-byte longs; with 4-byte longs, as 32-bit builds "
-        f"write, reading fails at byte {offset4}: {reason4})",
+        f"{error8.reason}. Read with 4-byte longs, as 32-bit builds write them, the file "
+        f"fails at byte {offset4}: {reason4}",
         path,
         error8.offset,
     )
