@@ -16,6 +16,7 @@ a Torch7 model of the same net type, so a converted model's state_dict loads int
 
 import torch
 
+from frelu_tools import port
 from frelu_tools.models.catalog import (
     NET_TYPES,
     NOT_BUILT,
@@ -71,9 +72,6 @@ def build(
         >>> model(torch.zeros(2, 3, 32, 32)).shape
         torch.Size([2, 100])
     """
-    # Imported here so that `spec` works without the converter's dependencies loaded.
-    from frelu_tools import port
-
     architecture = spec(net_type, dataset, depth, shortcut_type=shortcut_type)
     model = port.build(architecture)
     initialise(model, architecture, generator)

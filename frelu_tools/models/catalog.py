@@ -72,8 +72,8 @@ _NET_TYPES = [
     ),
     _resnet(
         "elu-resnet-possrelu",
-        "ResNet with FReLU, no activation after the addition, no BN after the first "
-        "convolution, FReLU before the pooling",
+        "ResNet with FReLU; no BN after the network's first convolution, no activation "
+        "after each addition, one FReLU before the pooling",
     ),
     _resnet(
         "elu-resnet-possrelu-constrained",
@@ -82,8 +82,8 @@ _NET_TYPES = [
     ),
     _resnet(
         "elu-resnet-elu",
-        "ResNet with ELU, no activation after the addition, no BN after the first "
-        "convolution of the network or of a block, ELU before the pooling",
+        "ResNet with ELU; no BN after the network's or a block's first convolution, no "
+        "activation after each addition, one ELU before the pooling",
     ),
     _resnet("preresnet", "pre-activation ResNet: BN and ReLU before each convolution"),
     _cifar("nin-relu", "Network in Network with ReLU, no BN"),
