@@ -202,7 +202,12 @@ def flat_parameter_offsets(arrays: list[np.ndarray]) -> tuple[list[int], int]:
                 "a parameter is not contiguous in its storage, so its slice of the "
                 "flat parameter vector is not defined"
             )
-        storage, offset = storage_of(array)
+        try:
+            storage, offset = storage_of(array)
+        except ValueError:
+            raise CheckpointFormatError(
+                "a parameter is not a view of a storage read from the .t7 file"
+            ) from None
         key = id(storage)
         if key not in starts:
             starts[key] = total

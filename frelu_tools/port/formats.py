@@ -10,8 +10,10 @@ The exported program (`.pt2`) carries its own graph and runs with torch alone.
 """
 
 import contextlib
+import copy
 import errno
 import hashlib
+import io
 import json
 import logging
 import math
@@ -183,16 +185,42 @@ def save_safetensors(
     return Path(path)
 
 
+def inference_copy(module: torch.nn.Module) -> torch.nn.Module:
+    """Return a copy of `module` for inference: evaluation mode, no gradients, no FReLU
+    constraint.
+
+    A constrained FReLU bias (`FReLUBias(constrained=True)`) resets its positive entries
+    from `bias_copy` at each forward pass and then stores the bias into `bias_copy`.
+    Without weight updates the first pass reaches a fixed point, so the copy applies
+    that reset once and switches the constraint off: its outputs equal the original's
+    on every call. The in-place update of a parameter would otherwise end up in an
+    exported graph, where it fails whenever gradients are enabled.
+    """
+    from frelu_tools.nn import FReLUBias
+
+    module = copy.deepcopy(module).eval().requires_grad_(False)
+    for layer in module.modules():
+        if isinstance(layer, FReLUBias) and layer.constrained:
+            positive = layer.bias > 0
+            layer.bias[positive] = layer.bias_copy[positive]
+            layer.bias_copy.copy_(layer.bias)
+            layer.constrained = False
+    return module
+
+
 def export_program(module: torch.nn.Module, example_input: torch.Tensor):
-    """Trace `module` in evaluation mode with torch.export, batch dimension dynamic.
+    """Trace `inference_copy(module)` with torch.export, batch dimension dynamic.
 
     Raises:
         ModelFormatError: torch.export cannot trace the module.
     """
-    module = module.eval()
+    module = inference_copy(module)
     batch = torch.export.Dim("batch", min=1)
     try:
-        return torch.export.export(module, (example_input,), dynamic_shapes=({0: batch},))
+        # Under no_grad the FReLU constraint's own no_grad blocks change nothing, so the
+        # graph has no grad-mode switches, which torch.export.load rejects (torch 2.13).
+        with torch.no_grad():
+            return torch.export.export(module, (example_input,), dynamic_shapes=({0: batch},))
     except Exception as error:  # torch.export raises many unrelated types
         raise ModelFormatError(
             f"torch.export failed on this model ({type(error).__name__}: "
@@ -214,15 +242,19 @@ def save_exported(
     """
     program = export_program(module, example_input)
     with torch.no_grad():
-        expected = module(example_input)
+        expected = copy.deepcopy(module).eval()(example_input)
     actual = program.module()(example_input)
     if not torch.allclose(actual, expected, rtol=1e-5, atol=1e-6):
         raise ModelFormatError(
             "the exported program does not reproduce the model's output; "
             "use --format pt or --format safetensors"
         )
+    # torch.export.save and load accept a file name only if it ends in .pt2, which the
+    # temporary file and a user's -o name need not; a buffer has no such rule.
+    buffer = io.BytesIO()
+    torch.export.save(program, buffer)
     with atomic_write(path, force=force) as tmp:
-        torch.export.save(program, tmp)
+        tmp.write_bytes(buffer.getvalue())
     return Path(path)
 
 
@@ -369,7 +401,7 @@ def _load_safetensors(path) -> torch.nn.Module:
 
 def _load_exported(path) -> torch.nn.Module:
     try:
-        program = torch.export.load(path)
+        program = torch.export.load(io.BytesIO(Path(path).read_bytes()))
     except Exception as error:  # torch.export.load raises many unrelated types
         raise ModelFormatError(f"{path}: not a torch.export program: {error}") from None
     return program.module()
@@ -424,7 +456,7 @@ def convert_file(
         >>> convert_file("model_best.t7", "model_best.pt2", format="exported")
     """
     from frelu_tools import t7
-    from frelu_tools.port import convert, describe
+    from frelu_tools.port import UnknownClassError, convert, describe
 
     started = time.perf_counter()
     output = Path(output)
@@ -434,7 +466,11 @@ def convert_file(
     log.info("reading %s", source)
     obj = t7.load(source)
     log.info("converting the model")
-    spec = describe(obj)
+    try:
+        spec = describe(obj)
+    except UnknownClassError as error:
+        error.args = (f"{source}: {error}",)  # the message names the file
+        raise
     module = convert(obj).eval()
     info = source_info(source)
 
