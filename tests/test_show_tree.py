@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from conftest import REFERENCE_DIR, REPO, TEST_DATA
 
-from frelu_tools.show.params import parameter_counts
-from frelu_tools.show.tree import format_tree
+from frelu_tools.show.params import parameter_counts, walk_modules
+from frelu_tools.show.tree import ModuleTreeError, format_tree
 from frelu_tools.t7 import TorchObject, load
 
 EXAMPLE = REPO / "data" / "resnet-possrelu-20-cifar10.t7"
@@ -165,3 +165,27 @@ def test_branch_container_nesting():
         "     ... -> output\n"
         "}"
     )
+
+
+def test_cycle_in_module_tree_raises():
+    model = TorchObject("nn.Sequential", {"modules": []})
+    model.fields["modules"].append(TorchObject("nn.Sequential", {"modules": [model]}))
+    with pytest.raises(ModuleTreeError, match="contains a cycle"):
+        format_tree(model)
+    with pytest.raises(ModuleTreeError, match=r"contains a cycle at \(1\)"):
+        list(walk_modules(model))
+
+
+def test_shared_module_is_not_a_cycle():
+    relu = TorchObject("nn.ReLU")
+    model = TorchObject("nn.Sequential", {"modules": [relu, relu]})
+    assert format_tree(model).endswith("  (1): nn.ReLU\n  (2): nn.ReLU\n}")
+    assert [e.key_prefix for e in walk_modules(model)] == ["", "0", "1"]
+
+
+def test_very_deep_tree_raises_cleanly():
+    model = TorchObject("nn.Identity")
+    for _ in range(5000):
+        model = TorchObject("nn.Sequential", {"modules": [model]})
+    with pytest.raises(ModuleTreeError, match="nested too deeply"):
+        format_tree(model)

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from frelu_tools.show.tree import format_tree
+from frelu_tools.show.tree import ModuleTreeError, format_tree
 from frelu_tools.t7 import LuaFunction, TorchObject
 from frelu_tools.t7.objects import IdentityKey
 
@@ -133,7 +133,10 @@ class _Summariser:
     def _summarise_torch_object(self, value: TorchObject, path: str, depth: int) -> dict:
         summary = {"type": "torch object", "class": value.class_name, "version": value.version}
         if value.class_name.startswith(("nn.", "cudnn.")):
-            summary["torch_print"] = format_tree(value).splitlines()[0]
+            try:
+                summary["torch_print"] = format_tree(value).splitlines()[0]
+            except ModuleTreeError as error:
+                summary["torch_print_error"] = str(error)
         table = self._summarise_table(value.fields, path, depth)
         summary["entries"] = table["entries"]
         for key in ("fields", "more", "truncated"):

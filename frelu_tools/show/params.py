@@ -11,7 +11,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from frelu_tools.show.tree import node_children, node_class, node_fields, tensor_numel
+from frelu_tools.show.tree import (
+    ModuleTreeError,
+    node_children,
+    node_class,
+    node_fields,
+    tensor_numel,
+)
 
 # Torch7 class -> (activation name, parameter field). The field name is the same in the
 # converted PyTorch module: FReLUBias.bias, SReLU.bias, torch.nn.PReLU.weight.
@@ -58,17 +64,26 @@ def walk_modules(root) -> Iterator[ModuleEntry]:
 
     A module reached twice (the same object in two places) is yielded at each place,
     because Torch7 prints and converts it at each place too.
+
+    Raises:
+        ModuleTreeError: a module contains one of its ancestors.
     """
-    stack = [ModuleEntry(root, (), "")]
+    # Each stack item carries the ids of its ancestors, so that a cycle raises.
+    stack = [(ModuleEntry(root, (), ""), frozenset())]
     while stack:
-        entry = stack.pop()
+        entry, ancestors = stack.pop()
         yield entry
 
+        ancestors = ancestors | {id(entry.node)}
         unwrapped = node_class(entry.node) in _UNWRAPPED
         children = []
         for i, child in enumerate(node_children(entry.node), start=1):
+            if id(child) in ancestors:
+                raise ModuleTreeError(
+                    f"the module tree contains a cycle at {format_torch_path(entry.torch_path)}"
+                )
             key_prefix = entry.key_prefix if unwrapped else entry.key(str(i - 1))
-            children.append(ModuleEntry(child, entry.torch_path + (i,), key_prefix))
+            children.append((ModuleEntry(child, entry.torch_path + (i,), key_prefix), ancestors))
         stack.extend(reversed(children))
 
 

@@ -8,9 +8,17 @@ A class without a formatter prints as its bare class name, as Torch's default
 Torch itself would raise an error.
 """
 
+import sys
 from collections.abc import Callable, Mapping
 
 import numpy as np
+
+from frelu_tools.errors import FreluToolsError
+
+
+class ModuleTreeError(FreluToolsError):
+    """A module tree that cannot be printed: it contains a cycle or is nested too deeply."""
+
 
 # Torch7 containers whose children print in the branch layout of `Concat.lua`.
 _BRANCH_CONTAINERS = {
@@ -234,21 +242,21 @@ def _nn_name(class_name: str) -> str:
     return class_name
 
 
-def _format_sequential(children: list) -> str:
+def _format_sequential(children: list, ancestors: frozenset) -> str:
     # Sequential.lua writes the literal name 'nn.Sequential', not torch.type(self).
     text = "nn.Sequential {\n  [input"
     for i in range(1, len(children) + 1):
         text += f" -> ({i})"
     text += " -> output]"
     for i, child in enumerate(children, start=1):
-        text += f"\n  ({i}): " + format_tree(child).replace("\n", "\n  ")
+        text += f"\n  ({i}): " + _format_node(child, ancestors).replace("\n", "\n  ")
     return text + "\n}"
 
 
-def _format_branches(name: str, children: list) -> str:
+def _format_branches(name: str, children: list, ancestors: frozenset) -> str:
     text = name + " {\n  input"
     for i, child in enumerate(children, start=1):
-        child_text = format_tree(child)
+        child_text = _format_node(child, ancestors)
         if i == len(children):
             text += f"\n     `-> ({i}): " + child_text.replace("\n", "\n         ")
         else:
@@ -256,17 +264,21 @@ def _format_branches(name: str, children: list) -> str:
     return text + "\n     ... -> output\n}"
 
 
-def _format_map_table(name: str, children: list) -> str:
+def _format_map_table(name: str, children: list, ancestors: frozenset) -> str:
     if not children:
         return name + " { }"
-    return name + " {\n  " + format_tree(children[0]).replace("\n", "\n        ") + "\n}"
+    return (
+        name + " {\n  " + _format_node(children[0], ancestors).replace("\n", "\n        ") + "\n}"
+    )
 
 
-def _format_decorator(name: str, children: list, prefix_argument: str | None) -> str:
+def _format_decorator(
+    name: str, children: list, prefix_argument: str | None, ancestors: frozenset
+) -> str:
     head = name if prefix_argument is None else f"{name}({prefix_argument})"
     if not children:
         return head
-    return f"{head} @ {format_tree(children[0])}"
+    return f"{head} @ {_format_node(children[0], ancestors)}"
 
 
 def format_tree(node) -> str:
@@ -279,6 +291,10 @@ def format_tree(node) -> str:
     Returns:
         The text `print(model)` writes, without its final newline.
 
+    Raises:
+        ModuleTreeError: a module contains itself, or the tree is nested deeper than
+            Python's recursion limit allows.
+
     Example:
         >>> print(format_tree(load("data/resnet-possrelu-20-cifar10.t7")))
         nn.Sequential {
@@ -286,24 +302,38 @@ def format_tree(node) -> str:
           (1): cudnn.SpatialConvolution(3 -> 16, 3x3, 1,1, 1,1) without bias
           ...
     """
+    try:
+        return _format_node(node, frozenset())
+    except RecursionError:
+        raise ModuleTreeError(
+            "the module tree is nested too deeply for Python's recursion limit "
+            f"({sys.getrecursionlimit()})"
+        ) from None
+
+
+def _format_node(node, ancestors: frozenset) -> str:
     name = node_class(node)
     base = _nn_name(name)
     fields = node_fields(node)
+    children = node_children(node)
+    ancestors = ancestors | {id(node)}
+    if any(id(child) in ancestors for child in children):
+        raise ModuleTreeError(f"the module tree contains a cycle: {name} contains its own ancestor")
 
     if base == "nn.Sequential":
-        return _format_sequential(node_children(node))
+        return _format_sequential(children, ancestors)
     if base in _BRANCH_CONTAINERS:
-        return _format_branches(name, node_children(node))
+        return _format_branches(name, children, ancestors)
     if base == "nn.MapTable":
-        return _format_map_table(name, node_children(node))
+        return _format_map_table(name, children, ancestors)
     if base in ("nn.Decorator", "nn.DontCast", "nn.NoBackprop"):
-        return _format_decorator(name, node_children(node), None)
+        return _format_decorator(name, children, None, ancestors)
     if base == "nn.GPU":
-        return _format_decorator(name, node_children(node), _lua_str(fields.get("device")))
+        return _format_decorator(name, children, _lua_str(fields.get("device")), ancestors)
     if base == "nn.DataParallelTable":
         # NOTE: cunn's own printout of DataParallelTable is not reproduced here (no
         # reference output exists); the wrapped model is shown in the decorator style.
-        return _format_decorator(name, node_children(node), None)
+        return _format_decorator(name, children, None, ancestors)
 
     formatter = _LEAF_FORMATTERS.get(base)
     if formatter is None:
