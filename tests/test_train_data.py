@@ -168,6 +168,8 @@ def test_idx_truncated(tmp_path):
 
 
 def test_synthetic_shapes_and_repeatable():
+    from frelu_tools.errors import FreluToolsError
+
     first = synthetic_dataset("cifar100", train_size=40, test_size=20)
     second = synthetic_dataset("cifar100", train_size=40, test_size=20)
     assert first.train.images.shape == (40, 3, 32, 32)
@@ -175,6 +177,9 @@ def test_synthetic_shapes_and_repeatable():
     assert torch.equal(first.train.images, second.train.images)
     assert synthetic_dataset("mnist").train.images.shape[1:] == (1, 28, 28)
     assert load_dataset("mnist", "synthetic").source == "synthetic"
+    assert len(load_dataset("cifar10", "synthetic:20").test) == 10
+    with pytest.raises(FreluToolsError, match="synthetic:N"):
+        load_dataset("cifar10", "synthetic:x")
 
 
 def test_unknown_dataset_name():

@@ -73,7 +73,8 @@ def _format_seeds(seeds: list[int]) -> str:
     "data",
     metavar="PATH|synthetic",
     help="Data set file or folder (CIFAR python archive or folder, the fork's "
-    "gen/*.t7 cache, MNIST idx files), or 'synthetic' for a small generated set.",
+    "gen/*.t7 cache, MNIST idx files), or 'synthetic' for a generated set of 256 "
+    "training images ('synthetic:N' for N).",
 )
 @click.option(
     "--seeds", metavar="LIST", help="Seeds to run, e.g. 0-4 or 0,2 (default: each configuration's)."

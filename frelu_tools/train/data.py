@@ -111,7 +111,8 @@ def load_dataset(name: str, path: str | Path) -> ImageDataset:
     Args:
         name: "cifar10", "cifar100" or "mnist".
         path: a file (archive, cache `.t7`) or a folder that contains one of the
-            accepted files; or the string "synthetic".
+            accepted files; or "synthetic" (256 training and 128 test images), or
+            "synthetic:N" (N training and N // 2 test images).
 
     Raises:
         DatasetNotFoundError: nothing readable for `name` under `path`.
@@ -119,12 +120,24 @@ def load_dataset(name: str, path: str | Path) -> ImageDataset:
     """
     if name not in DATASETS:
         raise FreluToolsError(f"unknown data set {name!r}; expected one of {', '.join(DATASETS)}")
-    if str(path) == "synthetic":
-        return synthetic_dataset(name)
+    if str(path) == "synthetic" or str(path).startswith("synthetic:"):
+        return synthetic_dataset(name, *_synthetic_sizes(str(path)))
     path = Path(path)
     if name == "mnist":
         return _load_mnist(path)
     return _load_cifar(name, path)
+
+
+def _synthetic_sizes(text: str) -> tuple[int, int]:
+    if text == "synthetic":
+        return 256, 128
+    count = text.removeprefix("synthetic:")
+    if not count.isdigit() or int(count) < 2:
+        raise FreluToolsError(
+            f"invalid data {text!r}; expected 'synthetic' or 'synthetic:N' with N >= 2 "
+            "training images"
+        )
+    return int(count), int(count) // 2
 
 
 def synthetic_dataset(

@@ -1,0 +1,227 @@
+"""`frelu-tools reproduce`: configuration files, listing, runs, signals and resumption."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from click.testing import CliRunner
+from conftest import REPO
+
+from frelu_tools.cli import cli
+from frelu_tools.train.configs import all_configs, parse_seeds, select_configs
+from frelu_tools.train.logfile import read_metrics
+
+
+@pytest.fixture
+def tiny_configs(tmp_path):
+    """A folder with one fast configuration: ResNet-8 with FReLU on CIFAR-10."""
+    folder = tmp_path / "configs"
+    folder.mkdir()
+    data = json.loads((REPO / "reproduce" / "resnet-possrelu-20-cifar10.json").read_text())
+    data.update(
+        name="tiny-resnet-possrelu-8", depth=8, log_name="resnet-possrelu-8", groups=["tiny"]
+    )
+    (folder / "tiny-resnet-possrelu-8.json").write_text(json.dumps(data))
+    return folder
+
+
+def test_every_config_names_a_buildable_network():
+    from frelu_tools import models
+
+    configs = all_configs()
+    assert len(configs) >= 60
+    for config in configs:
+        assert models.spec(config.net_type, config.dataset, config.depth), config.name
+        assert config.epochs in (200, 78), config.name
+
+
+def test_config_names_are_unique():
+    configs = all_configs()
+    names = [c.name for c in configs]
+    assert len(names) == len(set(names))
+    logs = [(c.dataset, c.log_name) for c in configs]
+    assert len(logs) == len(set(logs))
+
+
+def test_select_by_name_and_group():
+    (single,) = select_configs("smallnet-frelu-bn-cifar100")
+    assert single.net_type == "pelu-smallnet-possrelu-bn"
+    assert single.lr == pytest.approx(0.01)
+    assert single.seeds == [0, 1, 2, 3, 4]
+    group = select_configs("resnet-possrelu")
+    assert {c.net_type for c in group} == {"resnet-possrelu"}
+    assert {c.depth for c in group} == {20, 32, 44, 56, 110}
+    assert {c.dataset for c in group} == {"cifar10", "cifar100"}
+
+
+def test_small_networks_learning_rates():
+    # Without BN the scripts use LR 0.01; with BN both 0.01 and 0.1 runs exist.
+    for config in select_configs("smallnet"):
+        if not config.batch_norm and config.activation != "prelu":
+            assert config.lr == pytest.approx(0.01), config.name
+    assert select_configs("smallnet-relu-bn-lr0.1-cifar100")[0].log_name == (
+        "pelu-smallnet-relu-bn-0.1"
+    )
+
+
+@pytest.mark.parametrize(
+    "text, seeds", [("0-4", [0, 1, 2, 3, 4]), ("3", [3]), ("0,2-3", [0, 2, 3])]
+)
+def test_parse_seeds(text, seeds):
+    assert parse_seeds(text) == seeds
+
+
+def test_list_table():
+    result = CliRunner().invoke(cli, ["reproduce", "--list"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].split()[:4] == ["name", "net", "type", "depth"]
+    assert "reported top-1" in lines[0]
+    row = next(line for line in lines if line.startswith("smallnet-frelu-bn-cifar100 "))
+    assert "pelu-smallnet-possrelu-bn" in row
+    assert row.rstrip().endswith("0-4")  # no reported number in the fork: blank
+
+
+def test_list_json_of_group():
+    result = CliRunner().invoke(cli, ["reproduce", "--list", "--json", "mnist"])
+    assert result.exit_code == 0, result.output
+    configs = json.loads(result.output)
+    assert [c["name"] for c in configs] == ["mnist-frelu", "mnist-relu"]
+    assert configs[0]["nesterov"] is False
+
+
+def test_unknown_config_is_one_line_error():
+    result = CliRunner().invoke(cli, ["reproduce", "resnet-possrelu-7", "--data", "synthetic"])
+    assert result.exit_code == 2
+    assert "error: no configuration or group named 'resnet-possrelu-7'" in result.output
+
+
+def test_missing_data_is_one_line_error(tmp_path):
+    result = CliRunner().invoke(
+        cli,
+        [
+            "reproduce",
+            "resnet-possrelu-20-cifar10",
+            "--data",
+            str(tmp_path),
+            "--seeds",
+            "0",
+            "--out",
+            str(tmp_path / "out"),
+        ],
+    )
+    assert result.exit_code == 2
+    assert "error: cifar10 not found" in result.output
+    assert "cifar-10-python.tar.gz" in result.output
+
+
+def test_single_checkpoint_for_many_runs_rejected(tmp_path):
+    checkpoint = tmp_path / "ckpt.pt"
+    checkpoint.write_bytes(b"")
+    result = CliRunner().invoke(
+        cli, ["reproduce", "resnet-possrelu", "--data", "synthetic", "--resume", str(checkpoint)]
+    )
+    assert result.exit_code == 2
+    assert "is one checkpoint but the request has 50 runs" in result.output
+
+
+def test_run_and_resume_output_folder(tmp_path, tiny_configs):
+    out = tmp_path / "out"
+    args = [
+        "reproduce",
+        "tiny",
+        "--configs",
+        str(tiny_configs),
+        "--data",
+        "synthetic:64",
+        "--seeds",
+        "0",
+        "--out",
+        str(out),
+    ]
+    first = CliRunner().invoke(cli, [*args, "--epochs", "1"])
+    assert first.exit_code == 0, first.output
+    assert "resnet-possrelu-8-seed0: done, epochs 1-1" in first.output
+
+    second = CliRunner().invoke(cli, [*args, "--epochs", "2", "--resume", str(out)])
+    assert second.exit_code == 0, second.output
+    assert "epochs 2-2" in second.output
+    metrics = out / "log" / "cifar10" / "resnet-possrelu-8-seed0.metrics.jsonl"
+    assert [r["epoch"] for r in read_metrics(metrics)] == [1, 2]
+
+
+def _wait_for(predicate, timeout, process):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        if process.poll() is not None:
+            return False
+        time.sleep(0.2)
+    return False
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_signal_leaves_resumable_run(tmp_path, tiny_configs, signum):
+    out = tmp_path / "out"
+    command = [
+        sys.executable,
+        "-m",
+        "frelu_tools.cli",
+        "reproduce",
+        "tiny",
+        "--configs",
+        str(tiny_configs),
+        "--data",
+        "synthetic:128",
+        "--seeds",
+        "0",
+        "--out",
+        str(out),
+    ]
+    log_path = out / "log" / "cifar10" / "resnet-possrelu-8-seed0.log"
+    metrics = log_path.with_name("resnet-possrelu-8-seed0.metrics.jsonl")
+    environment = {**os.environ, "PYTHONPATH": str(REPO)}
+    process = subprocess.Popen(
+        [*command, "--epochs", "50"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=environment,
+        text=True,
+    )
+    try:
+        assert _wait_for(lambda: len(read_metrics(metrics)) >= 1, 120, process), (
+            process.communicate()[1] if process.poll() is not None else "no epoch finished"
+        )
+        process.send_signal(signum)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 128 + signum, stderr
+    assert f"stopped by {signal.Signals(signum).name}" in stderr
+
+    done = [r["epoch"] for r in read_metrics(metrics)]
+    lines = log_path.read_text().splitlines()
+    assert lines[-1].startswith(" ! Stopped: "), lines[-3:]
+    from frelu_tools.train.checkpoints import load_resume_checkpoint
+
+    checkpoint_dir = out / "checkpoints" / "cifar10" / "resnet-possrelu-8-seed0"
+    assert load_resume_checkpoint(checkpoint_dir)["epoch"] == done[-1]
+    if signum != signal.SIGTERM:
+        return
+
+    resumed = subprocess.run(
+        [*command, "--epochs", str(done[-1] + 1), "--resume", str(out)],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=300,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert [r["epoch"] for r in read_metrics(metrics)] == [*done, done[-1] + 1]
+    assert load_resume_checkpoint(checkpoint_dir)["epoch"] == done[-1] + 1
