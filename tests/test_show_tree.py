@@ -63,6 +63,15 @@ def test_tree_of_spec_equals_torch_print(print_file):
     assert format_tree(_spec_of(model)) + "\n" == print_file.read_text()
 
 
+@pytest.mark.skipif(REFERENCE_DIR is None, reason="Torch7 reference files not found")
+@pytest.mark.parametrize("print_file", PRINT_FILES, ids=_ids(PRINT_FILES))
+def test_tree_of_described_spec_equals_torch_print(print_file):
+    from frelu_tools.port import describe
+
+    model = load(print_file.with_name(print_file.name.replace(".print.txt", ".t7")))
+    assert format_tree(describe(model)) + "\n" == print_file.read_text()
+
+
 def test_tree_of_shipped_example():
     expected = (TEST_DATA / "show" / "resnet-possrelu-20-cifar10.print.txt").read_text()
     assert format_tree(load(EXAMPLE)) + "\n" == expected
