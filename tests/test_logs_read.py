@@ -454,6 +454,25 @@ def test_metrics_bad_line_rejected(tmp_path, text, message):
     assert caught.value.line == 2
 
 
+def test_metrics_cut_off_last_line(tmp_path):
+    path = tmp_path / "r" / "metrics.jsonl"
+    path.parent.mkdir()
+    path.write_text('{"epoch": 1, "test_top1_err": 70.0}\n{"epoch": 2, "test_t')
+    frame = read_log(path)
+    assert frame["epoch"].tolist() == [1]
+    assert frame.attrs["cut_off_line"] == 2
+
+
+def test_trainer_layout_prefers_metrics(tmp_path):
+    # The trainer writes log/<dataset>/<name>.log and <name>.metrics.jsonl side by side.
+    text = write_log(tmp_path, fork_epoch(1, 60.0), name="log/cifar10/resnet-20-seed0.log")
+    write_log(tmp_path, fork_epoch(1, 61.0), name="log/cifar10/resnet-20-seed1.log")
+    own = write_metrics(text.with_name("resnet-20-seed0.metrics.jsonl"), [{"epoch": 1}])
+    frame = read_logs([tmp_path])
+    assert sorted(frame["source"]) == sorted([str(own), str(text.with_name("resnet-20-seed1.log"))])
+    assert frame["config"].tolist() == ["resnet-20", "resnet-20"]
+
+
 def test_metrics_empty_rejected(tmp_path):
     path = tmp_path / "metrics.jsonl"
     path.write_text("")

@@ -5,7 +5,8 @@ Each line holds an object with an integer `epoch` and any of the metric columns 
 `test_top5_err`); a missing value or `null` is NaN, and Python's `NaN` and `Infinity`
 are accepted. Run-name keys (`run`, `dataset`, `net_type`, `network`, `activation`,
 `depth`, `seed`, `variant`, `config`) override the names parsed from the path. An epoch
-not greater than the one before starts a resumed training, as in a text log.
+not greater than the one before starts a resumed training, as in a text log. A last
+line that is not valid and has no newline was cut off by a crash and is skipped.
 """
 
 import json
@@ -56,10 +57,19 @@ def parse_metrics_log(path) -> tuple[list[dict], dict]:
     resumes = []
     resumed = False
     last_epoch = None
-    for number, raw in enumerate(data.split(b"\n"), start=1):
+    cut_off_line = None
+    lines = data.split(b"\n")
+    for number, raw in enumerate(lines, start=1):
         if not raw.strip():
             continue
-        record = _parse_line(path, number, raw)
+        try:
+            record = _parse_line(path, number, raw)
+        except LogFormatError:
+            # A last line without its newline was cut off while being written.
+            if number == len(lines) and not data.endswith(b"\n"):
+                cut_off_line = number
+                break
+            raise
         epoch = record["epoch"]
         if last_epoch is not None and epoch <= last_epoch:
             resumed = True
@@ -81,7 +91,7 @@ def parse_metrics_log(path) -> tuple[list[dict], dict]:
         "commands": [],
         "resumes": resumes,
         "incomplete_epochs": [],
-        "cut_off_line": None,
+        "cut_off_line": cut_off_line,
         "names": names,
     }
     return [rows[epoch] for epoch in sorted(rows)], info

@@ -47,7 +47,7 @@ def read_log(path, *, label: str | None = None, prefer_metrics: bool = True) -> 
     Reads the FReLU fork's text logs, upstream fb.resnet.torch's, and frelu-tools'
     `metrics.jsonl`. For a text log `X.log` that has a metrics file (`X.metrics.jsonl`
     next to it, or `metrics.jsonl` in its folder when `X.log` is the folder's only
-    `.log`), the metrics file is read instead, because it holds the unrounded values;
+    `.log`), the metrics file is read instead, because it contains the unrounded values;
     pass `prefer_metrics=False` to read the text.
 
     Args:
@@ -61,12 +61,12 @@ def read_log(path, *, label: str | None = None, prefer_metrics: bool = True) -> 
         `train_top5_err`, `train_loss`, `test_top1_err`, `test_top5_err` (error rates in
         percent, as logged; nan and inf kept), `resumed` (the epoch comes from a
         training started with `-resume`, or from a later training appended to the same
-        file, whose epochs replace the earlier ones), `train_approx` (a training value is a mean
-        of per-batch lines with batch sizes assumed equal, see `frelu_tools.logs.text`),
-        then `run`, `source` (the file read), `config`, `dataset`, `net_type`,
-        `network`, `activation`, `depth`, `seed` and `variant` (see
+        file, whose epochs replace the earlier ones), `train_approx` (a training value
+        is a mean of per-batch lines with batch sizes assumed equal, see
+        `frelu_tools.logs.text`), then `run`, `source` (the file read), `config`,
+        `dataset`, `net_type`, `network`, `activation`, `depth`, `seed` and `variant` (see
         `frelu_tools.logs.names.parse_run_name`; None where the name does not say).
-        `DataFrame.attrs` holds the format, the `th main.lua` options, the line and
+        `DataFrame.attrs` contains the format, the `th main.lua` options, the line and
         first epoch of each resume, the epochs that started and never finished, and the
         line of a record cut off mid-line.
 
