@@ -152,6 +152,7 @@ def test_corrupt_copies_all_covered():
         (b"\x89HDF\r\n\x1a\n" + bytes(16), "HDF5"),
         (b"Hello, this is not a model.\n", "starts with the text 'Hello, this is not a model.'"),
         (b"\x00\x00\x00", "file ends inside a number"),
+        (struct.pack(">id", 1, 2.0), "big-endian Torch7 file"),
     ],
 )
 def test_foreign_file_named(data, fragment):

@@ -3,6 +3,7 @@
 import logging
 import os
 import re
+import struct
 
 from frelu_tools.errors import T7FormatError
 
@@ -109,9 +110,16 @@ def _both_failed(error8, reason4, offset4, path):
 
 
 def _explain_foreign(error, data):
-    """Name a file that is text, not Torch7, where the first type tag is already wrong."""
+    """Name what a file is where its first type tag is already wrong: text or big-endian."""
     if error.offset != 0:
         return error
+    if len(data) >= 4 and 0 <= struct.unpack(">i", data[:4])[0] <= 8:
+        return T7FormatError(
+            "this looks like a big-endian Torch7 file (bigEndianEncoding), which this reader "
+            "does not read: save it again in native (little-endian) binary or ascii mode",
+            error.path,
+            error.offset,
+        )
     head = data[:64]
     printable = sum(32 <= byte < 127 or byte in (9, 10, 13) for byte in head)
     if printable < len(head):
