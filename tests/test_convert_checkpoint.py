@@ -278,6 +278,46 @@ def test_folder_rejects_other_formats(reference_dir, tmp_path):
     assert "only exists as pt" in result.stderr
 
 
+@pytest.mark.parametrize("step", [1, 2])
+def test_resume_reproduces_next_step(step, reference_dir):
+    # One torch.optim.SGD step from the converted model_K and optimState_K on Torch7's
+    # batch must give Torch7's model_K+1 and optimState_K+1.
+    from frelu_tools.port import build
+
+    trainstep = reference_dir / "trainstep" / "resnet-possrelu-8-cifar10"
+    ckpt = checkpoints.convert_training_state(
+        trainstep / f"model_{step}.t7", trainstep / f"optimState_{step}.t7", epoch=1
+    )
+    after = checkpoints.convert_training_state(
+        trainstep / f"model_{step + 1}.t7", trainstep / f"optimState_{step + 1}.t7", epoch=1
+    )
+    batch = t7.load(trainstep / "batch.t7")
+    inputs = torch.from_numpy(np.array(batch["input"], dtype=np.float32))
+    targets = torch.from_numpy(np.array(batch["target"], dtype=np.int64)) - 1
+    model = build(ckpt["architecture"])
+    model.load_state_dict(ckpt["state_dict"])
+    model.train()
+    optimizer = _sgd(model)
+    optimizer.load_state_dict(ckpt["optimizer"])
+
+    loss = torch.nn.functional.cross_entropy(model(inputs), targets)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+
+    losses = t7.load(trainstep / "losses.t7")  # losses[K] is the loss of step K + 1
+    assert loss.item() == pytest.approx(losses[step]["loss"], rel=1e-5)
+    for name, value in model.state_dict().items():
+        if name.endswith("num_batches_tracked"):
+            continue  # a PyTorch counter that Torch7 does not have
+        expected = after["state_dict"][name]
+        assert torch.allclose(value, expected, rtol=1e-5, atol=1e-6), name
+    for index, (name, parameter) in enumerate(model.named_parameters()):
+        expected = after["optimizer"]["state"][index]["momentum_buffer"]
+        actual = optimizer.state[parameter]["momentum_buffer"]
+        assert torch.allclose(actual, expected, rtol=1e-5, atol=1e-6), name
+
+
 # --- the checkpoint file format --------------------------------------------------------
 
 
