@@ -26,7 +26,9 @@ def show_command(path: Path, as_json: bool, plot_path: Path | None, force: bool)
     FReLU bias (nn.MyAdd), SReLU threshold and PReLU slope with its Torch7 path and
     PyTorch state_dict key, and the parameter count by module class. For a checkpoint
     folder (latest.t7, model_E.t7, optimState_E.t7): the epoch, the optimizer state and
-    the FReLU biases of every epoch. Any other .t7 file: a summary of its object graph.
+    the FReLU biases of every epoch. A .pt or .safetensors model written by frelu-tools
+    convert: the same report as for its Torch7 source. Any other .t7 file: a summary of
+    its object graph.
     """
     report = show_report(path)
 
