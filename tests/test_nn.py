@@ -374,3 +374,13 @@ def test_containers_state_dict_keys():
     assert list(block.state_dict()) == ["0.0.weight", "0.0.bias", "1.bias", "1.bias_copy"]
     assert len(block) == 2
     assert isinstance(block[1], FReLUBias)
+
+
+@pytest.mark.parametrize("shape", [(5,), (2, 5), (5, 3, 3), (2, 5, 3, 3)])
+def test_softmax_instance_mode(shape):
+    x = torch.randn(shape)
+    y = SoftMax(instance=True)(x)
+    per_sample = y.flatten(1) if len(shape) in (2, 4) else y.flatten().unsqueeze(0)
+    assert y.shape == x.shape
+    assert torch.allclose(per_sample.sum(1), torch.ones(per_sample.shape[0]))
+    assert torch.allclose(LogSoftMax(instance=True)(x).exp(), y, atol=1e-6)

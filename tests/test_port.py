@@ -305,6 +305,15 @@ def test_cudnn_average_pooling_mode():
     assert convert(_module("nn.SpatialAveragePooling", **fields)).count_include_pad is True
 
 
+def test_cudnn_softmax_modes():
+    assert convert(_module("cudnn.SoftMax", mode="CUDNN_SOFTMAX_MODE_CHANNEL")).instance
+    assert convert(_module("cudnn.LogSoftMax")).instance
+    assert not convert(_module("cudnn.SpatialSoftMax")).instance
+    spatial = _module("cudnn.SpatialSoftMax", mode="CUDNN_SOFTMAX_MODE_INSTANCE")
+    assert convert(spatial).instance
+    assert not convert(_module("nn.SoftMax")).instance
+
+
 def test_tensor_constant_rejected():
     obj = _sequential(_module("nn.AddConstant", constant_scalar=np.ones(3, np.float32)))
     with pytest.raises(ConversionError, match="nn.AddConstant at module 0: only a number"):

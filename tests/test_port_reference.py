@@ -154,3 +154,23 @@ def test_cuda_model_matches_torch7(name):
 
 def test_variant_copies_present():
     assert len(VARIANTS) >= 52
+
+
+@needs_reference
+def test_constraint_restores_positive_bias():
+    # Step 3 of the Torch7 trainer pushed one constrained FReLU bias positive; Torch7's
+    # next forward pass restored it from biasCopy before computing this output.
+    folder = REFERENCE_DIR / "trainstep" / "resnet-possrelu-8-cifar10"
+    module = convert(load(folder / "model_3.t7"))
+    frelu = module.get_submodule("3.0.2.1")
+    assert frelu.constrained
+    assert frelu.bias.item() > 0
+    input = torch.from_numpy(np.array(load(folder / "batch.t7")["input"], dtype=np.float32))
+
+    with torch.no_grad():
+        output = module(input)
+
+    expected = _tensor(folder / "output_eval_after.t7")
+    assert torch.allclose(output, expected, rtol=RTOL, atol=ATOL)
+    assert frelu.bias.item() == pytest.approx(-1e-4)
+    assert torch.equal(frelu.bias_copy, frelu.bias.detach())

@@ -92,24 +92,52 @@ class Dropout(nn.Module):
         return text
 
 
-def _torch7_softmax_dim(input: torch.Tensor) -> int:
-    # THNN's SoftMax and LogSoftMax: 1-D and 3-D (C x H x W) inputs normalise along
-    # dimension 0, 2-D and 4-D (batch first) along dimension 1.
+def _softmax_input(input: torch.Tensor, instance: bool) -> tuple[torch.Tensor, int]:
+    # Returns the input reshaped for normalisation, and the dimension to normalise along.
+    # THNN's rule: 1-D and 3-D (C x H x W) inputs along dimension 0, 2-D and 4-D (batch
+    # first) along dimension 1. cudnn's instance mode: all entries of a sample at once.
     if input.dim() not in (1, 2, 3, 4):
         shape = tuple(input.shape)
         raise ValueError(f"Torch7 SoftMax expects a 1-D to 4-D input, got shape {shape}")
-    return 0 if input.dim() in (1, 3) else 1
+    batched = input.dim() in (2, 4)
+    if instance:
+        return (input.flatten(1), 1) if batched else (input.flatten(), 0)
+    return input, 1 if batched else 0
 
 
 class SoftMax(nn.Module):
-    """Softmax along dimension 0 of 1-D and 3-D, 1 of 2-D and 4-D inputs (`nn/SoftMax.lua`)."""
+    """Softmax with Torch7's dimension rule (`nn/SoftMax.lua`, THNN `SoftMax.c`).
+
+    A 1-D or 3-D input (C x H x W) is normalised along dimension 0, a 2-D or 4-D input
+    (batch first) along dimension 1. With `instance=True` every sample is normalised
+    over all its entries at once, as `cudnn.SoftMax` does (CUDNN_SOFTMAX_MODE_INSTANCE).
+    """
+
+    def __init__(self, instance: bool = False):
+        super().__init__()
+        self.instance = instance
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(input, dim=_torch7_softmax_dim(input))
+        values, dim = _softmax_input(input, self.instance)
+        return torch.softmax(values, dim=dim).view_as(input)
+
+    def extra_repr(self) -> str:
+        return "instance=True" if self.instance else ""
 
 
 class LogSoftMax(nn.Module):
-    """Log-softmax along dim 0 of 1-D and 3-D, 1 of 2-D and 4-D inputs (`nn/LogSoftMax.lua`)."""
+    """Log-softmax with Torch7's dimension rule (`nn/LogSoftMax.lua`); see `SoftMax`.
+
+    `instance=True` normalises every sample over all its entries, as `cudnn.LogSoftMax`.
+    """
+
+    def __init__(self, instance: bool = False):
+        super().__init__()
+        self.instance = instance
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
-        return torch.log_softmax(input, dim=_torch7_softmax_dim(input))
+        values, dim = _softmax_input(input, self.instance)
+        return torch.log_softmax(values, dim=dim).view_as(input)
+
+    def extra_repr(self) -> str:
+        return "instance=True" if self.instance else ""

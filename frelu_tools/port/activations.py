@@ -24,7 +24,7 @@ def _threshold(fields, children):
     return nn.Threshold(fields["threshold"], fields["val"], inplace=_inplace(fields))
 
 
-@register("nn.ELU", "cudnn.ELU")
+@register("nn.ELU")
 def _elu(fields, children):
     return nn.ELU(alpha=fields.get("alpha", 1.0), inplace=_inplace(fields))
 
@@ -59,23 +59,41 @@ def _sigmoid(fields, children):
     return nn.Sigmoid()
 
 
-def _check_softmax_mode(fields: dict) -> None:
-    # cudnn's instance mode normalises over C x H x W at once; the default channel mode
-    # follows THNN's dimension rule.
-    if fields.get("mode", "CUDNN_SOFTMAX_MODE_CHANNEL") != "CUDNN_SOFTMAX_MODE_CHANNEL":
-        raise ValueError(f"softmax mode {fields['mode']} is not supported")
-
-
-@register("nn.SoftMax", "cudnn.SoftMax")
+@register("nn.SoftMax")
 def _softmax(fields, children):
-    _check_softmax_mode(fields)
     return t7nn.SoftMax()
 
 
-@register("nn.LogSoftMax", "cudnn.LogSoftMax")
+@register("nn.LogSoftMax")
 def _log_softmax(fields, children):
-    _check_softmax_mode(fields)
     return t7nn.LogSoftMax()
+
+
+# cudnn.SoftMax and cudnn.LogSoftMax set CUDNN_SOFTMAX_MODE_INSTANCE at every forward
+# pass, whatever their `mode` field contains. The Spatial variants keep `mode`, by default
+# the channel mode, which normalises along the dimension THNN's rule picks.
+@register("cudnn.SoftMax")
+def _cudnn_softmax(fields, children):
+    return t7nn.SoftMax(instance=True)
+
+
+@register("cudnn.LogSoftMax")
+def _cudnn_log_softmax(fields, children):
+    return t7nn.LogSoftMax(instance=True)
+
+
+def _instance_mode(fields: dict) -> bool:
+    return fields.get("mode", "CUDNN_SOFTMAX_MODE_CHANNEL") == "CUDNN_SOFTMAX_MODE_INSTANCE"
+
+
+@register("cudnn.SpatialSoftMax")
+def _cudnn_spatial_softmax(fields, children):
+    return t7nn.SoftMax(instance=_instance_mode(fields))
+
+
+@register("cudnn.SpatialLogSoftMax")
+def _cudnn_spatial_log_softmax(fields, children):
+    return t7nn.LogSoftMax(instance=_instance_mode(fields))
 
 
 @register("nn.Dropout")

@@ -13,8 +13,9 @@ def _pair(fields: dict, height: str, width: str, default: int = 0) -> tuple[int,
 
 
 def _conv_weight(name: str, array: np.ndarray, fields: dict) -> np.ndarray:
-    # SpatialConvolutionMM (and nn.SpatialConvolution before 2016) keep the weight as
-    # nOutputPlane x (nInputPlane/groups * kH * kW); the element order is that of the 4-D form.
+    # SpatialConvolutionMM, and old nn.SpatialConvolution files (see backCompatibility in
+    # nn/SpatialConvolution.lua), keep the weight as nOutputPlane x (nInputPlane/groups *
+    # kH * kW). Its element order is that of the 4-D form.
     if name != "weight" or array.ndim == 4:
         return array
     groups = int(fields.get("groups", 1))
@@ -60,7 +61,7 @@ def _full_convolution(fields, children):
 
 
 def _running_var(name: str, array: np.ndarray, fields: dict) -> np.ndarray:
-    # Before 2016 Torch7 stored running_std = 1 / sqrt(running_var + eps).
+    # torch/nn before April 2016 (commit 26a5a7e) stored running_std = 1 / sqrt(var + eps).
     if name != "running_std":
         return array
     std = array.astype(np.float64)
@@ -106,7 +107,7 @@ register(
 
 def _check_ceil_mode(fields: dict) -> None:
     # THNN drops a last window that would start in the padding only when there is
-    # padding; PyTorch always does. They differ only where a window can start past the
+    # padding, but PyTorch always does. They differ only where a window can start past the
     # input, which needs a stride larger than the kernel.
     if not fields.get("ceil_mode", False) or fields.get("padW", 0) or fields.get("padH", 0):
         return

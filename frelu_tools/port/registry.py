@@ -33,7 +33,7 @@ def format_path(path: str) -> str:
 
 @dataclass(frozen=True)
 class Converter:
-    """How one Torch7 class becomes a PyTorch module.
+    """The conversion rule of one Torch7 class.
 
     Attributes:
         build: makes the module from the spec fields and the built children.

@@ -24,9 +24,10 @@ from torch import nn
 from frelu_tools.errors import FreluToolsError
 from frelu_tools.port.registry import CONVERTERS, ConversionError, Converter, format_path
 
-# Fields of every Torch7 module that never go into "fields": the children, which go into
-# "children", and the outputs of the last pass, which can be tables of numbers.
-_WORK_FIELDS = frozenset({"output", "gradInput", "modules"})
+# Fields that never go into "fields": the children, which go into "children", the
+# outputs of the last pass, which can be tables of numbers, and cudnn.torch's cache of
+# the last input size.
+_WORK_FIELDS = frozenset({"output", "gradInput", "modules", "iSize"})
 
 _UNWRAPPED = frozenset({"nn.DataParallelTable"})
 
