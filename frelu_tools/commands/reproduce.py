@@ -200,9 +200,25 @@ def reproduce_command(
             f"{result.name}: {state}, epochs {result.first_epoch}-{result.last_epoch}, "
             f"best test top-1 error {best}, log {result.log_path}"
         )
+    _plot_mnist_features(results, planned, data, out_dir)
     if stopped_by is not None:
         click.echo(f"stopped by {stopped_by}; continue with: --resume {out_dir}", err=True)
         sys.exit(130 if stopped_by == "SIGINT" else 143)
+
+
+def _plot_mnist_features(results, planned, data, out_dir):
+    mnist = [item for item in planned if item.config.dataset == "mnist"]
+    if not mnist or not any(result.last_epoch >= 1 for result in results):
+        return
+    from frelu_tools.train.data import load_dataset
+    from frelu_tools.train.mnist import write_feature_plot
+
+    dataset = load_dataset("mnist", data)
+    configs = list({item.config.name: item.config for item in mnist}.values())
+    for seed in sorted({item.seed for item in mnist}):
+        path = write_feature_plot(out_dir, configs, seed, dataset)
+        if path is not None:
+            click.echo(f"wrote {path}")
 
 
 def _select(names, config_dir):
