@@ -1,13 +1,14 @@
 """The Torch7 reader on broken, hostile and generated input: errors, never crashes."""
 
 import logging
+import random
 import struct
 
 import numpy as np
 import pytest
 from conftest import TEST_DATA
 
-from frelu_tools.t7 import IdentityKey, T7FormatError, TorchObject, load, loads
+from frelu_tools.t7 import IdentityKey, T7FormatError, TorchObject, load, loads, storage_of
 
 T7 = TEST_DATA / "t7"
 
@@ -543,3 +544,114 @@ def test_ascii_storage_too_large():
 
 def test_ascii_underscore_number_rejected():
     reject(b"1\n1_000\n", "invalid number b'1_000'")
+
+
+# ---- random object graphs: encode, read back, compare ----------------------------------
+
+
+class _GraphWriter:
+    """Write random Lua values and record the Python value the reader must return."""
+
+    def __init__(self, rng):
+        self.rng = rng
+        self.next_index = 1
+        self.finished_tables = []  # (index, expected object) of tables already written
+        self.storages = []  # (index, expected array) of storages already written
+
+    def take_index(self) -> int:
+        index = self.next_index
+        self.next_index += 1
+        return index
+
+    def value(self, depth: int):
+        choice = self.rng.random()
+        if depth <= 0 or choice < 0.35:
+            return self.scalar()
+        if choice < 0.45 and self.finished_tables:
+            index, expected = self.rng.choice(self.finished_tables)
+            return reference(3, index), expected
+        if choice < 0.6:
+            return self.tensor()
+        return self.table(depth)
+
+    def scalar(self):
+        kind = self.rng.randrange(5)
+        if kind == 0:
+            value = self.rng.randint(-(2**40), 2**40)
+            return number(value), value
+        if kind == 1:
+            value = self.rng.random() - 0.5
+            return number(value), value
+        if kind == 2:
+            value = bool(self.rng.randrange(2))
+            return boolean(value), value
+        if kind == 3:
+            text = "".join(self.rng.choice("abc é\t") for _ in range(self.rng.randrange(6)))
+            return string(text.encode()), text
+        raw = bytes([0xFF, self.rng.randrange(256)])
+        return string(raw), raw
+
+    def table(self, depth: int):
+        index = self.take_index()
+        as_list = self.rng.random() < 0.5
+        count = self.rng.randrange(5)
+        entries, expected = [], {}
+        for position in range(count):
+            key = position + 1 if as_list else f"k{position}"
+            encoded, value = self.value(depth - 1)
+            entries.append((number(key) if as_list else string(key.encode()), encoded))
+            expected[key] = value
+        if as_list or not expected:
+            expected = [expected[i + 1] for i in range(len(expected))]
+        self.finished_tables.append((index, expected))
+        return table(index, entries), expected
+
+    def tensor(self):
+        if self.storages and self.rng.random() < 0.5:
+            storage_index, storage = self.rng.choice(self.storages)
+            storage_bytes = reference(4, storage_index)
+        else:
+            storage_index = self.take_index()
+            storage = np.arange(self.rng.randint(1, 12), dtype=np.float32) * 0.5
+            storage_bytes = float_storage(storage_index, storage)
+            self.storages.append((storage_index, storage))
+        index = self.take_index()
+        offset = self.rng.randrange(storage.size)
+        size = self.rng.randint(1, storage.size - offset)
+        encoded = float_tensor(index, [size], [1], offset + 1, storage_bytes)
+        return encoded, ("tensor", storage_index, storage[offset : offset + size], offset)
+
+
+def _assert_same(found, expected, storages_seen, objects_seen):
+    if isinstance(expected, tuple) and expected[0] == "tensor":
+        _, storage_index, values, offset = expected
+        np.testing.assert_array_equal(found, values)
+        storage, found_offset = storage_of(found)
+        assert found_offset == offset
+        assert storages_seen.setdefault(storage_index, storage) is storage
+        return
+    if isinstance(expected, (list, dict)):
+        if id(expected) in objects_seen:
+            assert found is objects_seen[id(expected)]
+            return
+        objects_seen[id(expected)] = found
+        assert type(found) is type(expected)
+        assert len(found) == len(expected)
+        if isinstance(expected, list):
+            pairs = list(zip(found, expected, strict=True))
+        else:
+            pairs = [(found[key], value) for key, value in expected.items()]
+        for found_item, expected_item in pairs:
+            _assert_same(found_item, expected_item, storages_seen, objects_seen)
+        return
+    assert type(found) is type(expected)
+    assert found == expected
+
+
+def test_random_graphs_round_trip():
+    rng = random.Random("t7-graphs")
+    for case in range(200):
+        writer = _GraphWriter(rng)
+        encoded, expected = writer.table(depth=5)
+        found = loads(encoded, path=f"graph{case}.t7")
+        _assert_same(found, expected, {}, {})
