@@ -181,7 +181,7 @@ def test_plot_test_loss_rejected(runner, tmp_path):
         cli, ["plot", str(SHIPPED), "--metric", "loss", "--split", "test", "--out", str(out)]
     )
     assert result.exit_code == 2
-    assert result.stderr == "error: the logs hold no test loss; plot the training loss instead\n"
+    assert result.stderr == "error: the logs contain no test loss; plot the training loss instead\n"
 
 
 def test_plot_needs_logs(runner):

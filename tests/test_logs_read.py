@@ -508,6 +508,11 @@ def test_read_logs_real_folder():
     assert set(frame.attrs["runs"]) == set(frame["source"])
 
 
+def test_read_logs_file_named_twice():
+    frame = read_logs([FORK_LOG, FORK_LOG.parent.parent.parent, FORK_LOG])
+    assert frame["source"].tolist() == [str(FORK_LOG)] * 4
+
+
 def test_read_logs_single_label():
     paths = sorted((LOGS / "a_cifar10_resnet_seed0").rglob("*.log"))
     paths += sorted((LOGS / "a_cifar10_resnet-possrelu_seed0").rglob("*.log"))

@@ -1,6 +1,6 @@
 """Parse `metrics.jsonl`: one JSON object per epoch, as frelu-tools' trainer writes it.
 
-Each line holds an object with an integer `epoch` and any of the metric columns of
+Each line contains an object with an integer `epoch` and any of the metric columns of
 `read_log` (`lr`, `train_top1_err`, `train_top5_err`, `train_loss`, `test_top1_err`,
 `test_top5_err`); a missing value or `null` is NaN, and Python's `NaN` and `Infinity`
 are accepted. Run-name keys (`run`, `dataset`, `net_type`, `network`, `activation`,
@@ -40,7 +40,7 @@ def parse_metrics_log(path) -> tuple[list[dict], dict]:
     """Parse a `metrics.jsonl` file.
 
     Returns:
-        `(rows, info)` as `parse_text_log` returns them; `info["names"]` holds the
+        `(rows, info)` as `parse_text_log` returns them; `info["names"]` contains the
         run-name keys the file sets (from its last line that sets each).
 
     Raises:
@@ -85,7 +85,7 @@ def parse_metrics_log(path) -> tuple[list[dict], dict]:
         names.update({k: record[k] for k in NAME_KEYS if record.get(k) is not None})
 
     if not rows:
-        raise LogFormatError("no epoch: the file holds only blank lines", path)
+        raise LogFormatError("no epoch: the file contains only blank lines", path)
     info = {
         "format": "metrics.jsonl",
         "commands": [],

@@ -138,7 +138,7 @@ def find_logs(paths: Iterable) -> list[Path]:
     `read_log`, which prefers it.
 
     Raises:
-        LogFormatError: a folder holds no log.
+        LogFormatError: a folder contains no log.
         FileNotFoundError: a path does not exist.
     """
     found = []
@@ -176,8 +176,8 @@ def read_logs(paths: Sequence, labels: Sequence[str] | str | None = None) -> pd.
         labels: one configuration label for all runs, or one per entry of `paths`.
 
     Returns:
-        The frames of `read_log`, concatenated. `attrs["runs"]` maps each source file
-        to its frame's attrs.
+        The frames of `read_log`, concatenated, each file once (with the label of its
+        first mention). `attrs["runs"]` maps each source file to its frame's attrs.
     """
     paths = list(paths)
     if isinstance(labels, str):
@@ -186,9 +186,16 @@ def read_logs(paths: Sequence, labels: Sequence[str] | str | None = None) -> pd.
         raise ValueError(f"{len(labels)} labels for {len(paths)} paths; give one or one each")
 
     frames = []
+    seen = set()
     for index, entry in enumerate(paths):
         label = None if labels is None else labels[index]
-        frames.extend(read_log(p, label=label) for p in find_logs([entry]))
+        for path in find_logs([entry]):
+            # A file named twice (itself and inside a folder given too) is one run.
+            if path.resolve() in seen:
+                log.info("skipping %s: already read", path)
+                continue
+            seen.add(path.resolve())
+            frames.append(read_log(path, label=label))
     if not frames:
         raise LogFormatError("no training logs given", ", ".join(map(str, paths)) or "-")
     frame = pd.concat(frames, ignore_index=True)

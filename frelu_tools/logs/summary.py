@@ -176,7 +176,7 @@ def _latex(cells: list[list[str]]) -> str:
         r"\midrule",
     ]
     for row in cells:
-        # The mean-std cells already hold LaTeX ($\pm$); the others are plain text.
+        # The mean-std cells already contain LaTeX ($\pm$); the others are plain text.
         escaped = [_latex_escape(c) if i not in (6, 7) else c for i, c in enumerate(row)]
         lines.append(" & ".join(escaped) + r" \\")
     lines.extend([r"\bottomrule", r"\end{tabular}"])
@@ -195,7 +195,7 @@ def tidy(frame: pd.DataFrame) -> pd.DataFrame:
     Returns:
         The name columns, `epoch`, `lr`, `resumed`, `train_approx`, then `split`
         (`train` or `test`), `metric` (`top1_err`, `top5_err` or `loss`) and `value`.
-        The logs hold no test loss, so there is no (`test`, `loss`) row.
+        The logs contain no test loss, so there is no (`test`, `loss`) row.
     """
     value_columns = {
         "train_top1_err": ("train", "top1_err"),

@@ -59,7 +59,7 @@ def plot_curves(
     Args:
         frame: rows of `frelu_tools.logs.read_logs`.
         metric: `top1`, `top5` (test and training error) or `loss` (training only: the
-            logs hold no test loss).
+            logs contain no test loss).
         split: `test`, `train` or `both`.
         band: `std` (mean ± one sample standard deviation over seeds) or `range`
             (minimum to maximum).
@@ -69,7 +69,7 @@ def plot_curves(
             `reproduced`); the sets are overlaid and told apart by line style.
 
     Returns:
-        The figure (not attached to pyplot, so it needs no display). Its axes hold
+        The figure (not attached to pyplot, so it needs no display). Its axes contain
         one `Line2D` per configuration, set and split drawn, and each legend entry
         gives the best test error (mean ± std over seeds) of its configuration.
 
@@ -79,7 +79,7 @@ def plot_curves(
     _check_options(metric, split, band)
     train_column, test_column, ylabel = METRICS[metric]
     if metric == "loss" and split == "test":
-        raise PlotError("the logs hold no test loss; plot the training loss instead")
+        raise PlotError("the logs contain no test loss; plot the training loss instead")
     if frame.empty:
         raise PlotError("no epochs to plot")
 
@@ -101,7 +101,7 @@ def plot_curves(
         axes = figure.add_subplot()
         handles = []
         for colour, (key, label) in zip(palette, groups.items(), strict=True):
-            if several_datasets:
+            if several_datasets and key[0] is not None:
                 label = f"{label} ({key[0]})"
             config_rows = frame[
                 (frame["dataset"].fillna("") == (key[0] or "")) & (frame["config"] == key[1])
@@ -122,36 +122,42 @@ def plot_curves(
                         color=colour,
                         linestyle=_SET_STYLES[set_index] if set_column is not None else "-",
                         linewidth=2,
-                        label=_legend_label(label, set_name, rows, metric, test_column),
+                        label=_legend_label(label, set_name, rows, test_column),
                     )
                 )
 
         handles.extend(_style_key(splits, sets, set_column is not None))
-        if len(handles) > _LEGEND_INSIDE_MAX:
-            # Many entries would cover the curves: put the legend right of the axes.
-            figure.set_figwidth(figure.get_figwidth() + 4)
-            axes.legend(
-                handles=handles,
-                loc="upper left",
-                bbox_to_anchor=(1.02, 1.0),
-                fontsize="small",
-                frameon=True,
-            )
-        else:
-            axes.legend(handles=handles, loc="best", fontsize="small", frameon=True)
-        axes.set_xlabel("epoch")
-        axes.set_ylabel(ylabel)
-        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-        if log_y:
-            axes.set_yscale("log")
-        if xlim is not None:
-            axes.set_xlim(*xlim)
-        if ylim is not None:
-            axes.set_ylim(*ylim)
+        _finish_axes(figure, axes, handles, ylabel, xlim, ylim, log_y)
         datasets = [d for d in dict.fromkeys(frame["dataset"]) if isinstance(d, str)]
         if datasets and not several_datasets:
             axes.set_title(datasets[0])
     return figure
+
+
+def _finish_axes(figure: Figure, axes, handles: list, ylabel: str, xlim, ylim, log_y: bool):
+    """Place the legend and set the labels, limits and scale."""
+    if len(handles) > _LEGEND_INSIDE_MAX:
+        # Many entries would cover the curves: put the legend right of the axes.
+        figure.set_figwidth(figure.get_figwidth() + 4)
+        axes.legend(
+            handles=handles,
+            loc="upper left",
+            bbox_to_anchor=(1.02, 1.0),
+            fontsize="small",
+            frameon=True,
+        )
+    else:
+        axes.legend(handles=handles, loc="best", fontsize="small", frameon=True)
+
+    axes.set_xlabel("epoch")
+    axes.set_ylabel(ylabel)
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if log_y:
+        axes.set_yscale("log")
+    if xlim is not None:
+        axes.set_xlim(*xlim)
+    if ylim is not None:
+        axes.set_ylim(*ylim)
 
 
 def _check_options(metric: str, split: str, band: str):
@@ -218,7 +224,7 @@ def _draw(axes, rows: pd.DataFrame, column: str, colour, style: dict, band: str)
         axes.fill_between(epochs, low, high, color=colour, alpha=band_alpha, linewidth=0)
 
 
-def _legend_label(label: str, set_name, rows: pd.DataFrame, metric: str, test_column) -> str:
+def _legend_label(label: str, set_name, rows: pd.DataFrame, test_column) -> str:
     prefix = label if set_name is None else f"{set_name}: {label}"
     column = test_column or "train_loss"
     best = rows.groupby("source")[column].min()
