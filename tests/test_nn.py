@@ -17,6 +17,7 @@ from frelu_tools.nn import (
     Reshape,
     SoftMax,
     SReLU,
+    UpsamplingNearest,
     View,
 )
 
@@ -384,3 +385,14 @@ def test_softmax_instance_mode(shape):
     assert y.shape == x.shape
     assert torch.allclose(per_sample.sum(1), torch.ones(per_sample.shape[0]))
     assert torch.allclose(LogSoftMax(instance=True)(x).exp(), y, atol=1e-6)
+
+
+def test_upsampling_nearest_single_and_batch():
+    layer = UpsamplingNearest(2)
+    single = torch.arange(4.0).reshape(1, 2, 2)
+    assert layer(single).shape == (1, 4, 4)
+    assert torch.equal(layer(single.unsqueeze(0))[0], layer(single))
+    assert layer(single)[0, 1, 1].item() == 0.0
+    assert layer(single)[0, 3, 3].item() == 3.0
+    with pytest.raises(ValueError, match="positive integer"):
+        UpsamplingNearest(1.5)

@@ -6,7 +6,7 @@ BatchNorm2d, MaxPool2d, ReLU, ...); `frelu_tools.port` does that mapping.
 
 from frelu_tools.nn.elementwise import AddConstant, Dropout, LogSoftMax, MulConstant, SoftMax
 from frelu_tools.nn.frelu import FReLUBias, SReLU
-from frelu_tools.nn.shape import Narrow, Reshape, View
+from frelu_tools.nn.shape import Narrow, Reshape, UpsamplingNearest, View
 from frelu_tools.nn.tables import CAddTable, Concat, ConcatTable, JoinTable, ParallelTable
 
 __all__ = [
@@ -24,5 +24,6 @@ __all__ = [
     "Reshape",
     "SReLU",
     "SoftMax",
+    "UpsamplingNearest",
     "View",
 ]

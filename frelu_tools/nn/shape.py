@@ -1,4 +1,4 @@
-"""Torch7 layers that reshape or slice, with Torch7's batch-dimension rules."""
+"""Torch7 layers that reshape, slice or resize, with Torch7's batch-dimension rules."""
 
 import math
 
@@ -113,3 +113,21 @@ class Narrow(nn.Module):
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, start={self.start}, length={self.length}"
+
+
+class UpsamplingNearest(nn.Upsample):
+    """Nearest-neighbour upsampling of the last two dimensions (`nn/SpatialUpSamplingNearest.lua`).
+
+    Like Torch7 it accepts a single C x H x W sample as well as a batch, where
+    torch.nn.Upsample would take a 3-D input for N x C x L.
+    """
+
+    def __init__(self, scale_factor: int):
+        if scale_factor < 1 or int(scale_factor) != scale_factor:
+            raise ValueError(f"scale_factor must be a positive integer, got {scale_factor}")
+        super().__init__(scale_factor=int(scale_factor), mode="nearest")
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        if input.dim() == 3:
+            return super().forward(input.unsqueeze(0)).squeeze(0)
+        return super().forward(input)

@@ -36,9 +36,8 @@ def _leaky_relu(fields, children):
 
 @register("nn.PReLU", state={"weight": "weight"})
 def _prelu(fields, children):
-    # nOutputPlane 0 is one slope shared by all channels.
-    # NOTE: torch.nn.PReLU takes channels from dimension 1; Torch7 takes them from
-    # dimension 0 of a 1-D or 3-D input (one sample without a batch dimension).
+    # nOutputPlane 0 is one slope shared by all channels. Otherwise THNN takes channels
+    # from dimension 1, or 0 of a 1-D input, as torch.nn.PReLU does.
     return nn.PReLU(num_parameters=max(int(fields.get("nOutputPlane", 0)), 1))
 
 

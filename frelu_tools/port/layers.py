@@ -3,6 +3,7 @@
 import numpy as np
 from torch import nn
 
+from frelu_tools import nn as t7nn
 from frelu_tools.port.registry import has_tensor, register, tensor_shape
 
 _WEIGHT_BIAS = {"weight": "weight", "bias": "bias"}
@@ -176,8 +177,7 @@ def _zero_padding(fields, children):
 
 @register("nn.SpatialUpSamplingNearest", work_fields=("inputSize", "outputSize"))
 def _upsampling_nearest(fields, children):
-    # NOTE: torch.nn.Upsample needs a batch dimension; Torch7 also accepts C x H x W.
-    return nn.Upsample(scale_factor=int(fields["scale_factor"]), mode="nearest")
+    return t7nn.UpsamplingNearest(fields["scale_factor"])
 
 
 @register("nn.Linear", state=_WEIGHT_BIAS, work_fields=("addBuffer",))
