@@ -47,6 +47,7 @@ def test_summary_columns_and_groups():
     assert table["config"].tolist() == ["resnet-20", "resnet-possrelu-20"]
     assert table["seeds"].tolist() == [3, 3]
     assert table["activation"].tolist() == ["relu", "frelu"]
+    assert table["depth"].dtype == pd.Int64Dtype()
 
 
 def test_summary_best_and_final_values():
@@ -161,3 +162,14 @@ def test_tidy_long_form():
         & (long["metric"] == "top1_err")
     ]
     assert row["value"].tolist() == [78.516]
+
+
+def test_label_merging_depths_keeps_both():
+    logs = TEST_DATA / "logs"
+    paths = [logs / "a_cifar10_resnet-possrelu-8_seed0", logs / "a_cifar10_resnet-possrelu_seed0"]
+    table = summarize(read_logs(paths, labels="frelu|all"))
+    assert table["depth"].tolist() == ["8/20"]
+    assert table["seeds"].tolist() == [2]
+    row = format_table(table).splitlines()[2]
+    assert row.startswith("| frelu\\|all ")
+    assert " 8/20 " in row

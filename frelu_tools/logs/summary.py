@@ -1,4 +1,4 @@
-"""The paper-style table: best and final test error of each configuration over its seeds."""
+"""The results table: best and final test error of each configuration over its seeds."""
 
 import math
 
@@ -40,10 +40,11 @@ _RIGHT_ALIGNED = {"depth", "seeds", "best test top-1 (%)", "final test top-1 (%)
 def summarize(frame: pd.DataFrame) -> pd.DataFrame:
     """Summarize each configuration (runs with equal `dataset` and `config`) over its runs.
 
-    A run's best error is its minimum test top-1 error over epochs (NaN epochs skipped),
-    as the paper's tables report it; its final error is that of its last epoch (NaN if
-    the run diverged). Means and sample standard deviations (ddof=1, as MATLAB's `std`)
-    go over the runs; with one run the standard deviation is NaN.
+    A run's best error is its minimum test top-1 error over epochs (NaN epochs skipped)
+    and its final error that of its last epoch (NaN if that epoch logged nan). Means and
+    sample standard deviations (ddof=1) go over the runs, as the fork's
+    `draw/showbestresult.m` computes `mean(min(test))` and MATLAB's `std(min(test))`.
+    With one run the standard deviation is NaN.
 
     Returns:
         One row per configuration, sorted by data set and configuration name, with the
@@ -88,7 +89,9 @@ def summarize(frame: pd.DataFrame) -> pd.DataFrame:
             }
         )
     table = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
-    table["depth"] = table["depth"].astype("Int64")
+    if all(depth is None or pd.api.types.is_integer(depth) for depth in table["depth"]):
+        # A --label that merges depths leaves text such as "8/20", kept as it is.
+        table["depth"] = table["depth"].astype("Int64")
     return table
 
 
@@ -134,7 +137,7 @@ def format_table(table: pd.DataFrame, fmt: str = "markdown", digits: int = 2) ->
             ]
         )
     if fmt == "markdown":
-        return _markdown(cells)
+        return _markdown([[cell.replace("|", "\\|") for cell in row] for row in cells])
     return _latex(cells)
 
 
