@@ -78,7 +78,8 @@ def _splice(data: bytearray, rng: random.Random) -> str:
 def _ascii_token(data: bytearray, rng: random.Random) -> str:
     tokens = data.split(b"\n")
     line = rng.randrange(len(tokens))
-    replacement = rng.choice([b"-1", b"2147483647", b"99999999999999999999", b"nan", b"x", b""])
+    replacements = [b"-1", b"2147483647", b"99999999999999999999", b"9" * 5000, b"nan", b"x", b""]
+    replacement = rng.choice(replacements)
     tokens[line] = replacement
     data[:] = b"\n".join(tokens)
     return f"line {line} replaced by {replacement!r}"

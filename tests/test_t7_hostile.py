@@ -542,6 +542,10 @@ def test_ascii_storage_too_large():
     reject(data, "torch.FloatStorage of 1000 elements cannot fit")
 
 
+def test_ascii_integer_of_5000_digits():
+    reject(b"3\n" + b"9" * 5000 + b"\n", "invalid integer b'99999")
+
+
 def test_ascii_underscore_number_rejected():
     reject(b"1\n1_000\n", "invalid number b'1_000'")
 

@@ -112,6 +112,7 @@ _FLOAT = re.compile(
     rb"[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf(?:inity)?|nan)\Z", re.IGNORECASE
 )
 
+_MAX_INT_DIGITS = 40
 _INT_FORMATS = {"i", "l", "q", "h"}
 _FLOAT_FORMATS = {"d", "f"}
 
@@ -154,7 +155,8 @@ class AsciiReader(GraphReader):
 
     def _parse_int(self, description: str) -> int:
         token, start = self._token(description)
-        if _INT.match(token) is None:
+        # Python's int() rejects more than 4300 digits, and no Torch7 integer has over 20.
+        if len(token) > _MAX_INT_DIGITS or _INT.match(token) is None:
             raise self.error(f"invalid {description} {token[:40]!r} in an ascii file", start)
         return int(token)
 

@@ -430,7 +430,7 @@ class GraphReader(torchfile.T7Reader):
                 offset=storage_offset * itemsize,
                 strides=tuple(stride * itemsize for stride in strides),
             )
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, OverflowError) as exc:
             reason = f"{class_name} of size {_short(sizes)} cannot be a numpy array: {_short(exc)}"
             raise self.error(reason, offset) from exc
 
@@ -438,7 +438,7 @@ class GraphReader(torchfile.T7Reader):
         """Shape an array of no elements as Torch7's sizes, or as (0,) without sizes."""
         try:
             return empty.reshape(tuple(sizes) if sizes else (0,))
-        except ValueError as exc:
+        except (ValueError, OverflowError) as exc:
             reason = (
                 f"empty {frame.class_name} of size {_short(sizes)} cannot be a numpy "
                 f"array: {_short(exc)}"
