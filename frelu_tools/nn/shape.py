@@ -13,9 +13,9 @@ class View(nn.Module):
     None) are viewed as `size`. Their element count divided by that of `size`, times every
     dimension before them, is the batch size. A -1 in `size` takes the leftover itself, so
     the batch is then the leading dimensions only. When the batch size comes out as 1 and
-    `num_input_dims` is None (or the input has no more than `num_input_dims` dimensions),
-    the output has no batch dimension: a `View(-1)` without `num_input_dims` turns a batch
-    of one 1x3x4x4 image into a 48-vector, as Torch7 does.
+    `num_input_dims` is None or not less than the input's dimension count, the output has
+    no batch dimension. So `View(48)` without `num_input_dims` turns a batch of one
+    1x3x4x4 image into a 48-vector, as Torch7 does.
     """
 
     def __init__(self, *size: int, num_input_dims: int | None = None):

@@ -79,7 +79,8 @@ def _plain_value(value):
     if isinstance(value, bool | int | float | str):
         return value
     if isinstance(value, np.ndarray):
-        if value.ndim == 1 and value.dtype.kind in "iu":
+        # The reader returns a LongStorage (a size list) as a 1-D int64 array.
+        if value.ndim == 1 and value.dtype == np.int64:
             return [int(item) for item in value]
         return None
     if isinstance(value, list) and all(
