@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import signal
 from dataclasses import dataclass
 from pathlib import Path
+
+import torch
 
 from frelu_tools.errors import FreluToolsError
 from frelu_tools.train.checkpoints import LATEST
@@ -119,8 +122,10 @@ def run_planned(
         return results, stop.signal_name
 
 
-def _worker(item: PlannedRun, data, out_dir, options, queue) -> None:
+def _worker(item: PlannedRun, data, out_dir, options, queue, threads) -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if threads is not None:
+        torch.set_num_threads(threads)
     from frelu_tools.train.progress import ProgressLog
 
     with StopRequest() as stop:
@@ -139,6 +144,10 @@ def _worker(item: PlannedRun, data, out_dir, options, queue) -> None:
 
 
 def _run_parallel(planned, data, out_dir, options, jobs):
+    # CPU workers split the cores instead of each starting one thread per core.
+    threads = None
+    if torch.device(options.device).type == "cpu":
+        threads = max(1, (os.cpu_count() or 1) // jobs)
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
     pending = list(planned)
@@ -150,7 +159,9 @@ def _run_parallel(planned, data, out_dir, options, jobs):
             while pending and len(running) < jobs and not stop():
                 item = pending.pop(0)
                 process = context.Process(
-                    target=_worker, args=(item, data, out_dir, options, queue), daemon=False
+                    target=_worker,
+                    args=(item, data, out_dir, options, queue, threads),
+                    daemon=False,
                 )
                 process.start()
                 running.append(process)
