@@ -108,7 +108,7 @@ def test_compare_sets_by_line_style(shipped):
     # 2 configurations x 2 sets x (test, train).
     assert len(axes.lines) == 8
     styles = [(line.get_linestyle(), line.get_linewidth()) for line in axes.lines]
-    assert styles[:4] == [("-", 2.2), ("-", 1.0), ("--", 2.2), ("--", 1.0)]
+    assert styles[:4] == [("-", 2.2), ("-", 1.2), ("--", 2.2), ("--", 1.2)]
     assert colours_match(axes.lines[0], axes.lines[2])
     texts = legend_texts(axes)
     assert texts[0] == "original: resnet-20 (3 seeds), best test 10.55 ± 7.80"

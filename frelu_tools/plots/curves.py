@@ -37,6 +37,8 @@ FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
 
 _SET_STYLES = ("-", "--", ":", "-.")
 _LEGEND_INSIDE_MAX = 6
+_TRAIN_OVERLAY_WIDTH = 1.2
+_TRAIN_OVERLAY_ALPHA = 0.6
 
 
 class PlotError(FreluToolsError, ValueError):
@@ -193,8 +195,8 @@ def _line_style(split: str, set_index: int, overlay: bool) -> dict:
         }
     return {
         "linestyle": _SET_STYLES[set_index],
-        "linewidth": 1.0,
-        "alpha": 0.45,
+        "linewidth": _TRAIN_OVERLAY_WIDTH,
+        "alpha": _TRAIN_OVERLAY_ALPHA,
         "band_alpha": None,
     }
 
@@ -247,7 +249,16 @@ def _style_key(splits: list, sets: list, overlay: bool) -> list[Line2D]:
             key.append(Line2D([], [], color=grey, linestyle=_SET_STYLES[index], label=str(name)))
         if len(splits) == 2:
             key.append(Line2D([], [], color=grey, linewidth=2.2, label="test (thick)"))
-            key.append(Line2D([], [], color=grey, linewidth=1.0, alpha=0.45, label="train (thin)"))
+            key.append(
+                Line2D(
+                    [],
+                    [],
+                    color=grey,
+                    linewidth=_TRAIN_OVERLAY_WIDTH,
+                    alpha=_TRAIN_OVERLAY_ALPHA,
+                    label="train (thin)",
+                )
+            )
     elif len(splits) == 2:
         key.append(Line2D([], [], color=grey, linestyle="-", label="test"))
         key.append(Line2D([], [], color=grey, linestyle="--", label="train"))
