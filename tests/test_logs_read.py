@@ -317,6 +317,33 @@ def test_resume_without_trace_line(tmp_path):
     assert frame["resumed"].tolist() == [False, True, True]
 
 
+def test_restart_keeps_batch_size(tmp_path):
+    # CIFAR-10 with batch size 25,000: two equal batches, known from the trace line.
+    lines = ["+ th main.lua -dataset cifar10 -batchSize 25000 -netType resnet -depth 8"]
+    for test_top1 in (60.0, 50.0):
+        lines += ["=> Training epoch # 1 with LR = 0.10000"]
+        lines += batch_lines(1, [2.0, 1.0], batches=2)
+        lines += [
+            f" * Epoch # 1     train-top1:  40.000  train-top5:   5.000  "
+            f"test-top1: {test_top1:7.3f}  test-top5:   1.000"
+        ]
+    frame = read_log(write_log(tmp_path, lines))
+    assert frame["test_top1_err"].tolist() == [50.0]
+    assert frame["resumed"].tolist() == [True]
+    assert not frame["train_approx"].iloc[0]
+    assert len(frame.attrs["commands"]) == 1
+
+
+def test_batch_indices_without_last(tmp_path):
+    lines = ["+ th main.lua -dataset cifar10 -batchSize 25000 -netType resnet -depth 8"]
+    lines += ["=> Training epoch # 1"]
+    lines += [line.replace("[1][2/2]", "[1][3/2]") for line in batch_lines(1, [2.0, 1.0])]
+    lines += [" * Finished epoch # 1     top1:  50.000  top5:  10.000"]
+    frame = read_log(write_log(tmp_path, lines))
+    assert frame["train_loss"].iloc[0] == pytest.approx(1.5)
+    assert frame["train_approx"].iloc[0]
+
+
 def test_epoch_lines_without_batches(tmp_path):
     lines = [line for line in fork_epoch(1, 60.0) + fork_epoch(2, 50.0) if "* Epoch" in line]
     frame = read_log(write_log(tmp_path, lines))

@@ -145,6 +145,7 @@ class _Parser:
         self.pending_bad = None  # (line, kind) of a broken record line
         self.cut_off_line = None
         self.resumes = []
+        self.commands = []  # the options of each `th main.lua` trace line
 
     def feed(self, number: int, line: str):
         kind = _record_kind(line)
@@ -198,13 +199,18 @@ class _Parser:
             self._new_segment(number)
         if is_trace:
             self.segment.options = parse_command(line)
+            self.commands.append(self.segment.options)
             if self.segment.options.get("resume", "none") != "none":
                 self.segment.resumed = True
         elif not line.startswith("=> Creating model"):
             self.segment.resumed = True
 
     def _new_segment(self, number: int):
-        self.segment = _Segment(index=len(self.segments), line=number, resumed=True)
+        # A training appended without its own trace line ran with the same options.
+        options = dict(self.segment.options)
+        self.segment = _Segment(
+            index=len(self.segments), line=number, options=options, resumed=True
+        )
         self.segments.append(self.segment)
         self.batch_epoch = None
 
@@ -289,7 +295,8 @@ class _Parser:
             return math.nan, math.nan, math.nan, False
         count = segment.batch_counts[epoch]
         batch_size, last_size = self._batch_sizes(segment, count)
-        complete = batch_size is not None and len(batches) == count
+        last = str(count)
+        complete = batch_size is not None and len(batches) == count and last in batches
 
         entries = list(batches.values())
         try:
@@ -300,7 +307,7 @@ class _Parser:
             return *(sum(column) / len(column) for column in columns), True
 
         weights = [batch_size] * len(entries)
-        weights[list(batches).index(str(count))] = last_size
+        weights[list(batches).index(last)] = last_size
         total = sum(weights)
         means = [
             sum(w * v for w, v in zip(weights, column, strict=True)) / total for column in columns
@@ -345,7 +352,7 @@ class _Parser:
                     incomplete.append({"epoch": epoch, "line": line})
         info = {
             "format": self.format,
-            "commands": [s.options for s in self.segments if s.options],
+            "commands": self.commands,
             "resumes": [{"line": r["line"], "epoch": r["epoch"]} for r in self.resumes],
             "incomplete_epochs": incomplete,
             "cut_off_line": self.cut_off_line,
