@@ -92,7 +92,7 @@ def test_build_parameter_count_as_torch(path):
 @pytest.mark.parametrize("net_type", sorted(NET_TYPES))
 def test_build_forward_shape(net_type):
     net = NET_TYPES[net_type]
-    dataset = net.datasets[-1]
+    dataset = "mnist" if net.datasets == ("mnist",) else "cifar100"
     depth = 8 if net.has_depth else None
     model = build(net_type, dataset, depth).eval()
 
@@ -100,7 +100,7 @@ def test_build_forward_shape(net_type):
         input, classes = torch.randn(3, 28, 28), 10
     else:
         input = torch.randn(3, 3, 32, 32)
-        classes = 10 if dataset == "cifar10" and not net_type.startswith("pelu-") else 100
+        classes = 100
     with torch.no_grad():
         output = model(input)
 
@@ -195,6 +195,123 @@ def test_preresnet_shortcut_b_has_no_bn():
     assert _parameter_count(model_b) == _parameter_count(model_a) + extra
 
 
+# ImageNet networks. No Torch7 printout of them exists here; the ReLU ResNets with
+# shortcut type B have exactly the parameters of torchvision's ResNets of the same depth.
+
+TORCHVISION_RESNET_PARAMETERS = {
+    18: 11_689_512,
+    34: 21_797_672,
+    50: 25_557_032,
+    101: 44_549_160,
+    152: 60_192_808,
+}
+
+
+@pytest.mark.parametrize("depth", sorted(TORCHVISION_RESNET_PARAMETERS))
+def test_imagenet_resnet_parameter_count(depth):
+    model = build("resnet", "imagenet", depth)
+    assert _parameter_count(model) == TORCHVISION_RESNET_PARAMETERS[depth]
+
+
+def test_imagenet_resnet_default_shortcut_b():
+    default = spec("resnet", "imagenet", 18)
+    explicit = spec("resnet", "imagenet", 18, shortcut_type="B")
+    assert default == explicit
+    assert default != spec("resnet", "imagenet", 18, shortcut_type="A")
+
+
+@pytest.mark.parametrize(
+    ("net_type", "depth"),
+    [
+        ("resnet-possrelu", 18),
+        ("resnet-possrelu", 50),
+        ("elu-resnet-possrelu", 50),
+        ("elu-resnet-possrelu-constrained", 18),
+        ("resnet-elu", 50),
+        ("elu-resnet-elu", 50),
+        ("preresnet", 18),
+        ("preresnet", 50),
+    ],
+)
+def test_imagenet_resnet_forward_shape(net_type, depth):
+    model = build(net_type, "imagenet", depth).eval()
+    with torch.no_grad():
+        output = model(torch.randn(1, 3, 224, 224))
+    assert output.shape == (1, 1000)
+
+
+def test_imagenet_bottleneck_bn_follows_file():
+    # elu-resnet-possrelu.lua's bottleneck has BN only after its last convolution.
+    first_block = spec("elu-resnet-possrelu", "imagenet", 50)["children"][3]["children"][0]
+    branch = first_block["children"][0]["children"][0]
+    classes = [node["torch_class"] for node in branch["children"]]
+    assert classes == [
+        "cudnn.SpatialConvolution",
+        "nn.Sequential",
+        "cudnn.SpatialConvolution",
+        "nn.Sequential",
+        "cudnn.SpatialConvolution",
+        "nn.SpatialBatchNormalization",
+    ]
+
+
+def test_imagenet_frelu_stem_follows_file():
+    # resnet-possrelu.lua constrains the stem FReLU on ImageNet only.
+    imagenet = build("resnet-possrelu", "imagenet", 18)
+    cifar = build("resnet-possrelu", "cifar10", 20)
+    assert imagenet.get_submodule("2.1").constrained is True
+    assert imagenet.get_submodule("2.1").grad_scale == 0.1
+    assert cifar.get_submodule("2.1").constrained is False
+
+    constrained = build("elu-resnet-possrelu-constrained", "imagenet", 18)
+    assert constrained.get_submodule("1.1").constrained_value == -0.0001
+    assert constrained.get_submodule("7.1").constrained_value == -0.0001
+
+
+def test_preresnet_imagenet_first_block_has_no_preactivation():
+    first_stage = spec("preresnet", "imagenet", 18)["children"][4]
+    first_block, second_block = first_stage["children"]
+    assert first_block["children"][0]["torch_class"] == "nn.ConcatTable"
+    branch = second_block["children"][0]["children"][0]
+    assert branch["children"][0]["torch_class"] == "nn.SpatialBatchNormalization"
+
+    second_stage = spec("preresnet", "imagenet", 18)["children"][5]
+    assert second_stage["children"][0]["children"][0]["torch_class"] == (
+        "nn.SpatialBatchNormalization"
+    )
+
+
+def test_preresnet_imagenet_depth_200():
+    architecture = spec("preresnet", "imagenet", 200)
+    stages = architecture["children"][4:8]
+    assert [len(stage["children"]) for stage in stages] == [3, 24, 36, 3]
+    with pytest.raises(InvalidDepthError, match="18, 34, 50, 101, 152$"):
+        spec("resnet", "imagenet", 200)
+
+
+@pytest.mark.parametrize("net_type", ["nin-relu-bn", "nin-possrelu-bn", "nin-srelu-bn"])
+def test_imagenet_nin_bn_forward_shape(net_type):
+    model = build(net_type, "imagenet").eval()
+    with torch.no_grad():
+        output = model(torch.randn(1, 3, 224, 224))
+    assert output.shape == (1, 1000)
+
+
+def test_imagenet_nin_relu_needs_227_pixels():
+    model = build("nin-relu", "imagenet").eval()
+    with torch.no_grad():
+        assert model(torch.randn(1, 3, 227, 227)).shape == (1, 1000)
+        with pytest.raises(RuntimeError):
+            model(torch.randn(1, 3, 224, 224))
+
+
+@pytest.mark.parametrize("depth", [20, 8, 200, None])
+def test_imagenet_resnet_invalid_depth_rejected(depth):
+    with pytest.raises(InvalidDepthError) as error:
+        spec("resnet-possrelu", "imagenet", depth)
+    assert "18, 34, 50, 101, 152" in str(error.value)
+
+
 # Rejected choices.
 
 
@@ -235,7 +352,12 @@ def test_not_built_net_type_gives_reason():
 
 @pytest.mark.parametrize(
     ("net_type", "dataset"),
-    [("resnet", "imagenet"), ("nin-relu", "mnist"), ("mnist-frelu", "cifar10")],
+    [
+        ("resnet", "mnist"),
+        ("nin-relu", "mnist"),
+        ("pelu-smallnet-relu", "imagenet"),
+        ("mnist-frelu", "cifar10"),
+    ],
 )
 def test_unsupported_dataset_lists_choices(net_type, dataset):
     with pytest.raises(UnsupportedDatasetError) as error:
@@ -248,7 +370,7 @@ def test_invalid_shortcut_type_rejected():
     with pytest.raises(ModelChoiceError, match="A, B, C"):
         spec("resnet", "cifar10", 20, shortcut_type="D")
     with pytest.raises(ModelChoiceError, match="no shortcuts"):
-        spec("nin-relu", "cifar10", shortcut_type="B")
+        spec("nin-relu", "cifar10", shortcut_type="A")
 
 
 def test_model_errors_are_user_errors():

@@ -51,7 +51,7 @@ def build(
     dataset: str,
     depth: int | None = None,
     *,
-    shortcut_type: str = "A",
+    shortcut_type: str | None = None,
     generator: torch.Generator | None = None,
 ) -> torch.nn.Module:
     """Build a freshly initialised network of the FReLU repository.

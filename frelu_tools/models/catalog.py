@@ -7,8 +7,8 @@ from frelu_tools.models import mnist, nin, resnet, smallnet
 from frelu_tools.models.layers import Spec
 
 CIFAR = ("cifar10", "cifar100")
+CIFAR_AND_IMAGENET = ("cifar10", "cifar100", "imagenet")
 MNIST = ("mnist",)
-CIFAR_CLASSES = {"cifar10": 10, "cifar100": 100}
 
 # The depths that the model files' assertion message names, after 8 and 14, the two
 # smallest. Every 6n+2 with n >= 1 builds.
@@ -28,7 +28,7 @@ class UnsupportedDatasetError(ModelChoiceError):
 
 
 class InvalidDepthError(ModelChoiceError):
-    """A ResNet depth that is not 6n+2, or a depth given to a network without one."""
+    """A ResNet depth that its model file rejects, or a depth given to a network without one."""
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,11 @@ class NetType:
 
 
 def _resnet(name: str, description: str) -> NetType:
-    return NetType(name, description, f"models/{name}.lua", CIFAR, has_depth=True)
+    return NetType(name, description, f"models/{name}.lua", CIFAR_AND_IMAGENET, has_depth=True)
+
+
+def _nin(name: str, description: str) -> NetType:
+    return NetType(name, description, f"models/{name}.lua", CIFAR_AND_IMAGENET)
 
 
 def _cifar(name: str, description: str) -> NetType:
@@ -86,12 +90,12 @@ _NET_TYPES = [
         "activation after each addition, one ELU before the pooling",
     ),
     _resnet("preresnet", "pre-activation ResNet: BN and ReLU before each convolution"),
-    _cifar("nin-relu", "Network in Network with ReLU, no BN"),
-    _cifar("nin-relu-bn", "Network in Network with BN and ReLU"),
-    _cifar("nin-elu-bn", "Network in Network with BN and ELU"),
-    _cifar("nin-possrelu-bn", "Network in Network with BN and FReLU"),
-    _cifar("nin-prelu-bn", "Network in Network with BN and PReLU"),
-    _cifar("nin-srelu-bn", "Network in Network with BN and SReLU"),
+    _nin("nin-relu", "Network in Network with ReLU, no BN"),
+    _nin("nin-relu-bn", "Network in Network with BN and ReLU"),
+    _nin("nin-elu-bn", "Network in Network with BN and ELU"),
+    _nin("nin-possrelu-bn", "Network in Network with BN and FReLU"),
+    _nin("nin-prelu-bn", "Network in Network with BN and PReLU"),
+    _nin("nin-srelu-bn", "Network in Network with BN and SReLU"),
     _cifar("pelu-smallnet-relu", "small network with ReLU; 100 outputs for any data set"),
     _cifar("pelu-smallnet-relu-bn", "small network with BN and ReLU; 100 outputs for any data set"),
     _cifar("pelu-smallnet-elu", "small network with ELU; 100 outputs for any data set"),
@@ -132,8 +136,9 @@ NET_TYPES: dict[str, NetType] = {net.name: net for net in _NET_TYPES}
 
 NOT_BUILT = {
     "elu-resnet-possrelu-imagenet": (
-        "its model file passes `true` as the FReLU bias's gradient factor (lr_decay), so "
-        "Torch7 fails on the first backward pass; use elu-resnet-possrelu"
+        "its basic block passes `true` as the FReLU bias's gradient factor (lr_decay), so "
+        "Torch7 fails on the first backward pass through one. With bottleneck blocks "
+        "(ImageNet, depth 50 and more) it is elu-resnet-possrelu; build that instead"
     ),
 }
 """Model files of the repository that have no builder, with the reason."""
@@ -149,12 +154,23 @@ def _check_net_type(net_type: str) -> NetType:
     return NET_TYPES[net_type]
 
 
-def check_depth(net: NetType, depth: int | None) -> None:
-    """Raise InvalidDepthError unless `depth` is one that `net`'s model file accepts."""
+def check_depth(net: NetType, dataset: str, depth: int | None) -> None:
+    """Raise InvalidDepthError unless `net`'s model file accepts `depth` for `dataset`."""
     if not net.has_depth:
         if depth is not None:
             raise InvalidDepthError(
                 f"{net.name} has a fixed depth, but depth={depth} was given; pass depth=None"
+            )
+        return
+
+    if dataset == "imagenet":
+        stages = resnet.IMAGENET_STAGES
+        if net.name == "preresnet":
+            stages = resnet.PRERESNET_IMAGENET_STAGES
+        valid = ", ".join(str(d) for d in stages)
+        if depth is None or isinstance(depth, bool) or depth not in stages:
+            raise InvalidDepthError(
+                f"invalid depth {depth!r} for {net.name} on ImageNet; valid depths: {valid}"
             )
         return
 
@@ -171,7 +187,7 @@ def check_depth(net: NetType, depth: int | None) -> None:
 
 
 def spec(
-    net_type: str, dataset: str, depth: int | None = None, *, shortcut_type: str = "A"
+    net_type: str, dataset: str, depth: int | None = None, *, shortcut_type: str | None = None
 ) -> Spec:
     """Return the architecture spec of a network of the FReLU repository.
 
@@ -182,11 +198,13 @@ def spec(
 
     Args:
         net_type: a `-netType` name, one of NET_TYPES.
-        dataset: "cifar10" or "cifar100" ("mnist" for the MNIST networks).
-        depth: the ResNets' depth, 6n+2 for n >= 1; None for every other network.
-        shortcut_type: the ResNets' `-shortcutType`: "A" (the CIFAR default: zero-padded
-            identity), "B" (1x1 convolution where the channel count changes) or "C"
-            (1x1 convolution on every block).
+        dataset: "cifar10" or "cifar100"; also "imagenet" for the ResNets and NIN, and
+            "mnist" for the MNIST networks only.
+        depth: the ResNets' depth: 6n+2 for n >= 1 on CIFAR, 18, 34, 50, 101 or 152 on
+            ImageNet (also 200 for preresnet). None for every other network.
+        shortcut_type: the ResNets' `-shortcutType`: "A" (zero-padded identity), "B"
+            (1x1 convolution where the channel count changes) or "C" (1x1 convolution on
+            every block). None takes opts.lua's default, "A" on CIFAR and "B" on ImageNet.
 
     Returns:
         The spec dict: `torch_class`, `fields` and `children`.
@@ -206,20 +224,23 @@ def spec(
             f"{net_type} does not build for data set {dataset!r}; valid data sets: "
             f"{', '.join(net.datasets)}"
         )
-    check_depth(net, depth)
-    if shortcut_type != "A" and not net.has_depth:
-        raise ModelChoiceError(f"{net_type} has no shortcuts; leave shortcut_type at 'A'")
-    if shortcut_type not in resnet.SHORTCUT_TYPES:
-        raise ModelChoiceError(
-            f"invalid shortcut type {shortcut_type!r}; valid: {', '.join(resnet.SHORTCUT_TYPES)}"
-        )
+    check_depth(net, dataset, depth)
+    if not net.has_depth and shortcut_type is not None:
+        raise ModelChoiceError(f"{net_type} has no shortcuts; leave shortcut_type at None")
+    if net.has_depth:
+        shortcut_type = shortcut_type or resnet.DEFAULT_SHORTCUT_TYPE[dataset]
+        if shortcut_type not in resnet.SHORTCUT_TYPES:
+            raise ModelChoiceError(
+                f"invalid shortcut type {shortcut_type!r}; valid: "
+                f"{', '.join(resnet.SHORTCUT_TYPES)}"
+            )
 
     if net_type == "preresnet":
-        return resnet.preresnet_spec(CIFAR_CLASSES[dataset], depth, shortcut_type)
+        return resnet.preresnet_spec(dataset, depth, shortcut_type)
     if net_type in resnet.VARIANTS:
-        return resnet.resnet_spec(net_type, CIFAR_CLASSES[dataset], depth, shortcut_type)
+        return resnet.resnet_spec(net_type, dataset, depth, shortcut_type)
     if net_type in nin.VARIANTS:
-        return nin.nin_spec(net_type, CIFAR_CLASSES[dataset])
+        return nin.nin_spec(net_type, dataset)
     if net_type in smallnet.VARIANTS:
         return smallnet.smallnet_spec(net_type)
     return mnist.mnist_spec(net_type)
