@@ -119,7 +119,7 @@ CORRUPT_MESSAGES = {
     "unknown_type.t7": "unknown type tag 99",
     "view_offset_past_storage.t7": "offset 3 reaches element 6 of a storage of 4",
     "view_past_storage.t7": "size [10], strides [1] and offset 1 reaches element 10",
-    "zip_not_t7.t7": "zip archive, as PyTorch's torch.save writes",
+    "zip_not_t7.t7": "looks like a PyTorch file (a zip archive",
 }
 
 
@@ -158,6 +158,10 @@ def test_corrupt_copies_all_covered():
 )
 def test_foreign_file_named(data, fragment):
     reject(data, fragment, offset=0)
+
+
+def test_text_named_with_forced_long_size():
+    reject(b"Not a model at all.\n", "starts with the text 'Not a model at all.'", long_size=8)
 
 
 def test_missing_file_is_oserror(tmp_path):

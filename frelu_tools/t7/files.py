@@ -67,29 +67,46 @@ def loads(data: bytes, *, long_size: int | None = None, path=None):
     if _looks_ascii(data):
         return _read_all(AsciiReader(data, path))
     if long_size is not None:
-        return _read_all(BinaryReader(data, path, long_size))
+        try:
+            return _read_all(BinaryReader(data, path, long_size))
+        except T7FormatError as error:
+            raise _explain_foreign(error, data) from None
+    return _read_detecting_long_size(data, path)
 
+
+def _read_detecting_long_size(data: bytes, path):
+    """Read with 8-byte longs and, where that fails, with 4-byte longs."""
     first = BinaryReader(data, path, 8)
     try:
         return _read_all(first)
     except T7FormatError as error8:
         if first.longs_read == 0:
             raise _explain_foreign(error8, data) from None
-        second = BinaryReader(data, path, 4)
-        try:
-            obj = second.read_obj()
-        except T7FormatError as error4:
-            raise _both_failed(error8, error4.reason, error4.offset, path) from error8
-        # A 4-byte reading that stops short of the end is a misreading of a broken file.
-        if second.remaining:
-            reason = f"the object ends {second.remaining} bytes before the end of the file"
-            raise _both_failed(error8, reason, second.position, path) from error8
-        logger.debug("%s: read with 4-byte longs", path or "<bytes>")
-        return obj
+        return _read_long4_after_failure(data, path, error8)
+
+
+def _read_long4_after_failure(data: bytes, path, error8: T7FormatError):
+    second = BinaryReader(data, path, 4)
+    try:
+        obj = second.read_obj()
+    except T7FormatError as error4:
+        raise _both_failed(error8, error4.reason, error4.offset, path) from error8
+
+    # A 4-byte reading that stops short of the end is a misreading of a broken file.
+    if second.remaining:
+        reason = f"the object ends {second.remaining} bytes before the end of the file"
+        raise _both_failed(error8, reason, second.position, path) from error8
+    logger.debug("%s: read with 4-byte longs", path or "<bytes>")
+    return obj
 
 
 def _read_all(reader):
     obj = reader.read_obj()
+    _warn_trailing(reader)
+    return obj
+
+
+def _warn_trailing(reader):
     if reader.remaining:
         logger.warning(
             "%s: ignoring %d bytes after the object that ends at byte %d",
@@ -97,7 +114,6 @@ def _read_all(reader):
             reader.remaining,
             reader.position,
         )
-    return obj
 
 
 def _both_failed(error8, reason4, offset4, path):
@@ -140,15 +156,15 @@ def _check_signature(data: bytes, path):
         raise T7FormatError("empty file, not a Torch7 file", path, 0)
     if data.startswith(b"PK\x03\x04"):
         raise T7FormatError(
-            "this is a zip archive, as PyTorch's torch.save writes, not a Torch7 file: "
-            "open it with torch.load",
+            "this looks like a PyTorch file (a zip archive, as torch.save writes), not a "
+            "Torch7 file: open it with torch.load",
             path,
             0,
         )
     if data.startswith(b"\x80") and data[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
         raise T7FormatError(
-            "this is a Python pickle (an old PyTorch torch.save file?), not a Torch7 file: "
-            "open it with torch.load",
+            "this looks like a Python pickle, as older PyTorch versions of torch.save "
+            "wrote, not a Torch7 file: open it with torch.load",
             path,
             0,
         )
