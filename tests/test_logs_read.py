@@ -470,6 +470,8 @@ def test_metrics_nan_and_infinity(tmp_path):
         ("[1, 2]\n", "expected a JSON object"),
         ('{"lr": 0.1}\n', "non-integer 'epoch'"),
         ('{"epoch": 1, "test_top1_err": "low"}\n', "'test_top1_err' is not a number"),
+        ('{"epoch": 2, "depth": "20"}\n', "'depth' is not an integer"),
+        ('{"epoch": 2, "dataset": 10}\n', "'dataset' is not a string"),
     ],
 )
 def test_metrics_bad_line_rejected(tmp_path, text, message):

@@ -82,7 +82,9 @@ def parse_metrics_log(path) -> tuple[list[dict], dict]:
         row["resumed"] = resumed or bool(record.get("resumed", False))
         row["train_approx"] = bool(record.get("train_approx", False))
         rows[epoch] = row
-        names.update({k: record[k] for k in NAME_KEYS if record.get(k) is not None})
+        names.update(
+            {k: _name(path, number, record, k) for k in NAME_KEYS if record.get(k) is not None}
+        )
 
     if not rows:
         raise LogFormatError("no epoch: the file contains only blank lines", path)
@@ -120,3 +122,13 @@ def _metric(path: Path, number: int, record: dict, column: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise LogFormatError(f"'{column}' is not a number: {value!r}", path, number)
     return float(value)
+
+
+def _name(path: Path, number: int, record: dict, key: str):
+    value = record[key]
+    if key in ("depth", "seed"):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise LogFormatError(f"'{key}' is not an integer: {value!r}", path, number)
+    elif not isinstance(value, str):
+        raise LogFormatError(f"'{key}' is not a string: {value!r}", path, number)
+    return value
