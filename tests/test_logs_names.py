@@ -150,7 +150,7 @@ def test_split_net_type(net_type, expected):
 def test_parse_command():
     line = (
         "+ th main.lua -dataset cifar10 -nGPU 1 -batchSize 128 -netType resnet-possrelu "
-        "-nEpochs 4 -depth 20 -LR 0.1 -manualSeed 2 -save checkpoints"
+        "-nEpochs 4 -depth 20 -LR 0.1 -manualSeed 2 -nThreads 1 -save checkpoints"
     )
     assert parse_command(line) == {
         "dataset": "cifar10",
@@ -159,6 +159,7 @@ def test_parse_command():
         "depth": 20,
         "lr": 0.1,
         "seed": 2,
+        "threads": 1,
     }
 
 

@@ -319,7 +319,7 @@ def test_resume_without_trace_line(tmp_path):
 
 def test_restart_keeps_batch_size(tmp_path):
     # CIFAR-10 with batch size 25,000: two equal batches, known from the trace line.
-    lines = ["+ th main.lua -dataset cifar10 -batchSize 25000 -netType resnet -depth 8"]
+    lines = ["+ th main.lua -dataset cifar10 -batchSize 25000 -nThreads 1 -netType resnet"]
     for test_top1 in (60.0, 50.0):
         lines += ["=> Training epoch # 1 with LR = 0.10000"]
         lines += batch_lines(1, [2.0, 1.0], batches=2)
@@ -362,7 +362,7 @@ def test_mixed_formats_rejected(tmp_path):
 
 def test_upstream_weights_by_batch_size(tmp_path):
     # CIFAR-10 with batch size 20,000: batches of 20,000, 20,000 and 10,000 images.
-    lines = ["+ th main.lua -dataset cifar10 -batchSize 20000 -netType resnet -depth 8"]
+    lines = ["+ th main.lua -dataset cifar10 -batchSize 20000 -nThreads 1 -netType resnet"]
     lines += ["=> Training epoch # 1"]
     lines += [
         f" | Epoch: [1][{i}/3]    Time 0.5  Data 0.0  Err {loss:1.4f}  top1 {top1:7.3f}  "
@@ -374,6 +374,16 @@ def test_upstream_weights_by_batch_size(tmp_path):
     assert frame["train_top1_err"].iloc[0] == pytest.approx((90 * 2 + 60 * 2 + 30) / 5)
     assert frame["train_loss"].iloc[0] == pytest.approx((3 * 2 + 2 * 2 + 1) / 5)
     assert not frame["train_approx"].iloc[0]
+
+
+def test_upstream_weights_with_threads_approximate(tmp_path):
+    # Two loader threads may print the smaller last batch before a full one.
+    lines = ["+ th main.lua -dataset cifar10 -batchSize 20000 -netType resnet"]
+    lines += ["=> Training epoch # 1"] + batch_lines(1, [3.0, 2.0, 1.0])
+    lines += [" * Finished epoch # 1     top1:  50.000  top5:  10.000"]
+    frame = read_log(write_log(tmp_path, lines))
+    assert frame["train_loss"].iloc[0] == pytest.approx((3 * 2 + 2 * 2 + 1) / 5)
+    assert frame["train_approx"].iloc[0]
 
 
 def test_upstream_equal_weights_without_batch_size(tmp_path):

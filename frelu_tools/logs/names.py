@@ -176,9 +176,9 @@ def split_net_type(net_type: str) -> tuple[str, str | None]:
 def parse_command(line: str) -> dict:
     """Parse the options of a `th main.lua ...` shell trace line, such as `set -x` writes.
 
-    Returns the `-dataset`, `-netType`, `-depth`, `-manualSeed`, `-batchSize`, `-LR`
-    and `-resume` values that the line sets, under the names `dataset`, `net_type`,
-    `depth`, `seed`, `batch_size`, `lr` and `resume`.
+    Returns the `-dataset`, `-netType`, `-depth`, `-manualSeed`, `-batchSize`,
+    `-nThreads`, `-LR` and `-resume` values that the line sets, under the names
+    `dataset`, `net_type`, `depth`, `seed`, `batch_size`, `threads`, `lr` and `resume`.
     """
     names = {
         "-dataset": ("dataset", str),
@@ -186,6 +186,7 @@ def parse_command(line: str) -> dict:
         "-depth": ("depth", int),
         "-manualSeed": ("seed", int),
         "-batchSize": ("batch_size", int),
+        "-nThreads": ("threads", int),
         "-LR": ("lr", float),
         "-resume": ("resume", str),
     }

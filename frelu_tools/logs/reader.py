@@ -62,7 +62,7 @@ def read_log(path, *, label: str | None = None, prefer_metrics: bool = True) -> 
         percent, as logged; nan and inf kept), `resumed` (the epoch comes from a
         training started with `-resume`, or from a later training appended to the same
         file, whose epochs replace the earlier ones), `train_approx` (a training value
-        is a mean of per-batch lines with batch sizes assumed equal, see
+        is a mean of per-batch lines whose batch sizes or order are not known, see
         `frelu_tools.logs.text`), then `run`, `source` (the file read), `config`,
         `dataset`, `net_type`, `network`, `activation`, `depth`, `seed` and `variant` (see
         `frelu_tools.logs.names.parse_run_name`; None where the name does not say).

@@ -11,13 +11,17 @@ Both print ` | Epoch: [E][i/N]    Time ...  Data ...  Err LOSS  top1 ...  top5 .
 every training batch, and `=> Training epoch # E with LR = ...` before it (upstream
 without the LR). The training loss, and for upstream logs also the training error, is
 the mean of those per-batch values. The trainers compute the same mean weighted by
-batch size; this parser knows the batch sizes only when the log's `th main.lua` line
-gives `-batchSize`, the data set's training size is known (CIFAR-10 and CIFAR-100:
-50,000, ImageNet: 1,281,167) and the epoch has the `ceil(size / batchSize)` batches
-that size implies, so that only the last batch is smaller. Otherwise every batch counts
-the same, and the row's `train_approx` is True. Either way the per-batch values are
-rounded as printed (3 decimals, 4 for the loss), so the mean can differ from the
-trainer's in the last printed digit.
+batch size. This parser knows the batch sizes when the log's `th main.lua` line gives
+`-batchSize`, the data set's training size is known (CIFAR-10 and CIFAR-100: 50,000,
+ImageNet: 1,281,167) and the epoch has the `ceil(size / batchSize)` batches that size
+implies: every batch is full but the last one, which gets the remainder. Otherwise
+every batch counts the same.
+
+The row's `train_approx` is False only when the sizes are known and the line also
+gives `-nThreads 1`. With more data loader threads (the default is 2) the batches are
+printed in the order the threads finish them, so the smaller batch need not be the
+last one printed. Either way the per-batch values are rounded as printed (3 decimals,
+4 for the loss), so the mean can differ from the trainer's in the last printed digit.
 """
 
 import math
@@ -305,6 +309,7 @@ class _Parser:
             self._raise_bad_number(entries)
         if not complete:
             return *(sum(column) / len(column) for column in columns), True
+        in_order = segment.options.get("threads") == 1
 
         weights = [batch_size] * len(entries)
         weights[list(batches).index(last)] = last_size
@@ -312,7 +317,7 @@ class _Parser:
         means = [
             sum(w * v for w, v in zip(weights, column, strict=True)) / total for column in columns
         ]
-        return *means, False
+        return *means, not in_order
 
     def _raise_bad_number(self, entries: list[tuple]):
         for number, *texts in entries:
