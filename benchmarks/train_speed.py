@@ -6,10 +6,10 @@ data for the same number of iterations, one after the other in this process:
 - trainer: `frelu_tools.train` as `frelu-tools reproduce` runs it: uint8 images kept on
   the training device, normalisation, flip and crop as batched tensor operations
   there, loss and errors kept on the device (no host sync per iteration).
-- plain: the usual recipe: a `Dataset` that normalises, flips and crops each image on
-  the CPU (what torchvision's transforms do, written with plain torch because
-  torchvision is not a dependency), a `DataLoader` with worker processes, `.to(device)`
-  per batch and `loss.item()` per iteration.
+- plain: the usual recipe. A `Dataset` normalises, flips and crops each image on the
+  CPU, as torchvision's transforms do (written with plain torch because torchvision is
+  not a dependency). A `DataLoader` with worker processes batches them, and the loop
+  calls `.to(device)` per batch and `loss.item()` per iteration.
 
 Usage:
     python benchmarks/train_speed.py [--device cuda] [--iterations 30] [--json out.json]

@@ -153,6 +153,38 @@ def test_run_and_resume_output_folder(tmp_path, tiny_configs):
     metrics = out / "log" / "cifar10" / "resnet-possrelu-8-seed0.metrics.jsonl"
     assert [r["epoch"] for r in read_metrics(metrics)] == [1, 2]
 
+    summary = CliRunner().invoke(cli, ["summarize", str(out)])
+    assert summary.exit_code == 0, summary.output
+    assert "resnet-possrelu-8" in summary.output
+
+
+def test_parallel_jobs_run_each_seed(tmp_path, tiny_configs):
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        cli,
+        [
+            "reproduce",
+            "tiny",
+            "--configs",
+            str(tiny_configs),
+            "--data",
+            "synthetic:16",
+            "--seeds",
+            "0-1",
+            "--epochs",
+            "1",
+            "--jobs",
+            "2",
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    for seed in (0, 1):
+        assert f"resnet-possrelu-8-seed{seed}: done, epochs 1-1" in result.output
+        metrics = out / "log" / "cifar10" / f"resnet-possrelu-8-seed{seed}.metrics.jsonl"
+        assert [r["epoch"] for r in read_metrics(metrics)] == [1]
+
 
 def _wait_for(predicate, timeout, process):
     deadline = time.monotonic() + timeout

@@ -208,3 +208,27 @@ def test_cpu_rejects_gpu_options(tmp_path, tiny_data):
 
     with pytest.raises(FreluToolsError, match="GPU options"):
         train_run(_tiny_config(), 0, tiny_data, tmp_path, RunOptions(epochs=1, compile=True))
+
+
+def test_bf16_autocast_runs_on_cpu(tmp_path, tiny_data):
+    result = train_run(_tiny_config(), 0, tiny_data, tmp_path, RunOptions(epochs=1, bf16=True))
+    assert result.last_epoch == 1
+    assert "bfloat16 autocast" in result.log_path.read_text().splitlines()[0]
+    state = _state(result.checkpoint_dir)["state_dict"]
+    assert all(v.dtype != torch.bfloat16 for v in state.values())
+
+
+def test_progress_bar_line():
+    import io
+
+    from frelu_tools.train.loop import Progress, StepResult
+    from frelu_tools.train.progress import ProgressBar, ProgressLog, progress_for
+
+    stream = io.StringIO()
+    bar = ProgressBar("run-seed0", stream, interval=0.0)
+    step = StepResult(torch.tensor(2.5), torch.tensor(90.0), torch.tensor(50.0))
+    bar(Progress("train", 3, 2, 4, 256, 2.0, step))
+    text = stream.getvalue()
+    assert text.startswith("\rrun-seed0 train epoch 3 [##########----------] 2/4 loss 2.5000")
+    assert "128.0 img/s" in text
+    assert isinstance(progress_for("x", io.StringIO()), ProgressLog)

@@ -1,6 +1,6 @@
 """The trainer's SGD step against three steps of the fork's own Trainer in Torch7.
 
-trainstep/resnet-possrelu-8-cifar10/ holds the model before (model_0.t7) and after each
+trainstep/resnet-possrelu-8-cifar10/ contains the model before (model_0.t7) and after each
 step (model_K.t7), the optimizer state after each step (optimState_K.t7, a flat
 momentum buffer), the logged loss and errors (losses.t7) and the evaluation output
 after the third step. Some FReLU biases start at -1e-4, so the steps push them
@@ -80,8 +80,8 @@ def test_step_parameters_and_buffers(trainstep, k):
     compared = 0
     for key, expected in reference.items():
         if key.endswith("num_batches_tracked"):
-            # PyTorch's step counter has no Torch7 counterpart (a converted model holds 0)
-            # and does not enter the computation while BN momentum is set.
+            # PyTorch's step counter has no Torch7 counterpart, so a converted model
+            # stores 0. It does not enter the computation while BN momentum is set.
             continue
         got = step["state"][key]
         assert torch.allclose(got, expected, rtol=RTOL, atol=ATOL), (

@@ -1,4 +1,4 @@
-"""`frelu-tools reproduce`: rerun configurations of the paper with the fork's training step."""
+"""`frelu-tools reproduce`: rerun the FReLU paper's configurations (arXiv 1706.08098)."""
 
 from __future__ import annotations
 

@@ -145,7 +145,7 @@ def load_resume_checkpoint(path: str | Path) -> dict:
 
     Args:
         path: a checkpoint file (`latest.pt`, `model_E.pt`, a converted `ckpt.pt`), a
-            folder that holds `latest.pt`, or a Torch7 checkpoint folder with `latest.t7`.
+            folder that contains `latest.pt`, or a Torch7 checkpoint folder with `latest.t7`.
 
     Raises:
         CheckpointFormatError: nothing resumable at `path`.

@@ -1,10 +1,13 @@
-"""The paper's training configurations, one JSON file each under `reproduce/`.
+"""Training configurations of the FReLU paper (arXiv 1706.08098), one JSON file each.
 
-A file holds the network (`net_type`, the fork's `-netType`), data set, depth, the SGD
-settings and schedule, the seeds, the log name the original scripts used, the script
-it comes from and the reported test error (null where neither the fork's README nor its
-scripts give one). A request names a configuration or one of its `groups` (for example
-`resnet-possrelu` selects every depth and data set of that network).
+The files live under `reproduce/`, one per run setting of the fork's `scripts/*.sh` and
+`run-*.sh`. A file contains the network (`net_type`, the fork's `-netType`), data set,
+depth, the SGD settings and schedule, the seeds, the log name the original scripts used,
+the script it comes from and the reported test error. The reported error is null where
+neither the fork's README nor its scripts give one.
+
+A request names a configuration or one of its `groups`: for example `resnet-possrelu`
+selects every depth and data set of that network.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ class ConfigError(FreluToolsError):
 
 @dataclass
 class RunConfig:
-    """One configuration of the paper; see the module docstring for the fields."""
+    """One training configuration; the module docstring describes the fields."""
 
     name: str
     net_type: str
@@ -106,7 +109,7 @@ def read_config(path: Path) -> RunConfig:
 
 
 def all_configs(directory: str | Path | None = None) -> list[RunConfig]:
-    """Every configuration in the folder, by net type, data set, depth and LR."""
+    """Read every configuration in the folder, sorted by net type, data set, depth and LR."""
     folder = config_dir(directory)
     if not folder.is_dir():
         raise ConfigError(

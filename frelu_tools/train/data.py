@@ -111,8 +111,8 @@ def load_dataset(name: str, path: str | Path) -> ImageDataset:
     Args:
         name: "cifar10", "cifar100" or "mnist".
         path: a file (archive, cache `.t7`) or a folder that contains one of the
-            accepted files; or "synthetic" (256 training and 128 test images), or
-            "synthetic:N" (N training and N // 2 test images).
+            accepted files. "synthetic" generates 256 training and 128 test images,
+            "synthetic:N" generates N training and N // 2 test images.
 
     Raises:
         DatasetNotFoundError: nothing readable for `name` under `path`.
@@ -381,7 +381,7 @@ def read_idx(path: Path) -> np.ndarray:
     count = int(np.prod(shape))
     if len(raw) - header != count:
         raise DatasetFormatError(
-            f"{path}: idx header declares {count} bytes of data, file holds {len(raw) - header}"
+            f"{path}: idx header declares {count} bytes of data, file contains {len(raw) - header}"
         )
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
 

@@ -9,7 +9,7 @@ the fork's `draw/` and `frelu_tools.logs.read_log` read them like an original lo
      ! Best model \t61.71875\t3.125
 
 The per-iteration ` | Epoch: [E][n/N] ...` lines are not written: they would make the
-loop wait for the device at every step, and the epoch line already holds the training
+loop wait for the device at every step, and the epoch line already contains the training
 error. `metrics.jsonl` gets one object per completed epoch with the columns of
 `read_log`.
 

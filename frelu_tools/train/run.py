@@ -6,7 +6,7 @@ Layout under the output folder, named as the fork's scripts name their logs:
     log/<dataset>/<log_name>-seed<k>.metrics.jsonl   one JSON object per epoch
     checkpoints/<dataset>/<log_name>-seed<k>/        model_E.pt, latest.pt, model_best.pt
 
-Randomness: the initial weights come from `torch.manual_seed(seed)`; every epoch then
+Randomness: the initial weights come from `torch.manual_seed(seed)`. Every epoch then
 reseeds torch's global generators (dropout) and a generator on the training device
 (sample order, flips, crops) from `(seed, epoch)`. So a run resumed after epoch E draws
 exactly what an uninterrupted run draws in epoch E + 1, without storing RNG states.
@@ -100,7 +100,7 @@ class StopRequest:
     """Turn SIGINT and SIGTERM into a request that the loop honours between iterations.
 
     A second signal of the same kind falls back to the default action, so a run that
-    does not react can still be stopped; the checkpoint on disk stays valid either way.
+    does not react can still be stopped. The checkpoint on disk stays valid either way.
     """
 
     def __init__(self):
@@ -164,8 +164,8 @@ def build_model(
 
 def _disable_inplace_bias(model: torch.nn.Module) -> None:
     # Torch7's in-place nn.MyAdd after an in-place ReLU works because MyAdd subtracts its
-    # bias again in the backward pass; in autograd, adding into the ReLU output in place
-    # invalidates the tensor ReLU's backward needs. The output is the same either way.
+    # bias again in the backward pass. In autograd, adding into the ReLU output in place
+    # overwrites the tensor that ReLU's backward needs. The output is the same either way.
     from frelu_tools.nn import FReLUBias
 
     for module in model.modules():
@@ -218,8 +218,8 @@ def train_run(
         dataset: the data, on any device; it is moved to the training device.
         out_dir: output folder (see the module docstring for the layout).
         options: device, epochs and precision options.
-        resume: a checkpoint to continue from (path as `load_resume_checkpoint`
-            accepts, or a loaded checkpoint dict); training starts at its epoch + 1
+        resume: a checkpoint to continue from, as a path that `load_resume_checkpoint`
+            accepts or as a loaded checkpoint dict. Training starts at its epoch + 1
             with its weights, momentum buffers and best error.
         progress: callback receiving a `loop.Progress` after each iteration.
         should_stop: callable polled after each iteration; when it returns True the

@@ -1,10 +1,15 @@
 """Several runs of one request: which (configuration, seed) pairs, where they resume, in parallel.
 
 Seeds of a configuration are independent runs. On one GPU they can share the device as
-separate processes (`jobs` > 1): each process holds its own copy of the data set and
-the model, and the GPU interleaves their kernels, which fills a large GPU better than one
-small CIFAR network does. Each worker handles SIGINT and SIGTERM like a single run; the
-parent forwards SIGTERM to its workers and starts no new run after a signal.
+separate processes (`jobs` > 1). Each process keeps its own copy of the data set and the
+model, and the GPU interleaves the kernels of all processes. On the CPU the workers split
+the cores between them.
+
+NOTE: running several small CIFAR networks per GPU is meant to keep a large GPU busy;
+the gain has not been measured (the benchmark in benchmarks/train_speed.py times one run).
+
+Each worker handles SIGINT and SIGTERM like a single run. The parent forwards SIGTERM to
+its workers and starts no new run after a signal.
 """
 
 from __future__ import annotations
@@ -46,9 +51,9 @@ def plan_runs(
         configs: the selected configurations.
         seeds: seeds to run for every configuration; None uses each configuration's own.
         out_dir: the output folder.
-        resume: None for fresh runs; an output folder of an earlier request, whose runs
-            continue from their own `latest.pt` (runs without one start fresh); or one
-            checkpoint (file, frelu-tools or Torch7 checkpoint folder), which needs a
+        resume: None for fresh runs. An output folder of an earlier request makes each
+            run continue from its own `latest.pt`, and runs without one start fresh. One
+            checkpoint (a file, or a frelu-tools or Torch7 checkpoint folder) needs a
             request of exactly one configuration and one seed.
 
     Raises:
