@@ -21,9 +21,9 @@ EXAMPLE = REPO / "data" / "resnet-possrelu-20-cifar10.t7"
 EXAMPLE_INPUT = TEST_DATA / "convert" / "resnet-possrelu-20-cifar10.input.t7"
 EXAMPLE_OUTPUT = TEST_DATA / "convert" / "resnet-possrelu-20-cifar10.output_eval.t7"
 
-# Every network of models/ converts to .pt; the three formats are checked on a
-# selection that covers FReLU (constrained and with a gradient scale), SReLU, ELU,
-# 1-D batch normalisation and shortcut type A.
+# Every network of models/ is converted to .pt. The other formats are checked on a
+# selection that covers FReLU (constrained and with a gradient scale), SReLU, ELU and
+# 1-D batch normalisation.
 ALL_MODELS = (
     "smallnet-srelu",
     "smallnet-possrelu-bn",
@@ -110,6 +110,20 @@ def test_format_matches_torch7(name, format, tmp_path):
 
     expected = _tensor(output_path)
     assert torch.allclose(_run(model, input_path), expected, rtol=1e-4, atol=1e-5)
+
+
+@needs_reference
+@pytest.mark.parametrize("name", ["gpu_model", "dpt_model"])
+def test_cuda_and_data_parallel_models(name, tmp_path):
+    # dpt_model.t7 is gpu_model.t7 inside nn.DataParallelTable, saved with CUDA tensors.
+    folder = REFERENCE_DIR / "formats"
+
+    formats.convert_file(folder / f"{name}.t7", tmp_path / "model.pt")
+    model = frelu_tools.load_model(tmp_path / "model.pt")
+
+    expected = _tensor(folder / "gpu_model.output_eval.t7")
+    actual = _run(model, folder / "gpu_model.input.t7")
+    assert torch.allclose(actual, expected, rtol=1e-4, atol=1e-5)
 
 
 def test_pt_contains_plain_types_only(tmp_path):

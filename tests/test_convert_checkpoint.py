@@ -275,7 +275,10 @@ def test_folder_rejects_other_formats(reference_dir, tmp_path):
     )
 
     assert result.exit_code == 2
-    assert "only exists as pt" in result.stderr
+    assert result.stderr == (
+        f"error: {folder}: a checkpoint folder converts to a training checkpoint, which is "
+        "written in the pt format only, not safetensors; drop --format\n"
+    )
 
 
 @pytest.mark.parametrize("step", [1, 2])

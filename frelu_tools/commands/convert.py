@@ -18,7 +18,9 @@ def _parse_shape(text: str) -> tuple[int, ...]:
     except ValueError:
         sizes = ()
     if not sizes or any(size < 1 for size in sizes):
-        raise click.BadParameter(f"{text!r} is not sizes separated by x, such as 3x32x32")
+        raise click.BadParameter(
+            f"invalid shape {text!r}: expected sizes separated by x, such as 3x32x32"
+        )
     return sizes
 
 
@@ -117,7 +119,7 @@ def convert_command(
 ):
     """Convert a Torch7 model (MODEL.t7) or checkpoint folder to PyTorch.
 
-    A checkpoint folder (holding latest.t7) becomes one training checkpoint: model,
+    A checkpoint folder (containing latest.t7) becomes one training checkpoint: model,
     torch.optim.SGD state with the momentum buffers, epoch, learning rate and the
     original hyperparameters, so that training resumes where Torch7 stopped.
     """
@@ -153,8 +155,8 @@ def convert_command(
 def _convert_folder(folder: Path, output, output_format, force, log_path) -> Path:
     if output_format != "pt":
         raise FreluToolsError(
-            f"{folder}: a checkpoint folder converts to a training checkpoint, which only "
-            "exists as pt; drop --format"
+            f"{folder}: a checkpoint folder converts to a training checkpoint, which is "
+            f"written in the pt format only, not {output_format}; drop --format"
         )
     output = output or formats.default_output(folder, "pt")
     if output.exists() and not force:

@@ -114,6 +114,7 @@ def save_checkpoint(path, checkpoint: dict, *, force: bool = True) -> Path:
     """
     if checkpoint.get("format") != CHECKPOINT_FORMAT:
         raise ValueError("not a checkpoint dict; build it with new_checkpoint()")
+    log.info("writing %s", path)
     with atomic_write(path, force=force) as tmp:
         torch.save(checkpoint, tmp)
     return Path(path)

@@ -186,8 +186,7 @@ def save_safetensors(
 
 
 def inference_copy(module: torch.nn.Module) -> torch.nn.Module:
-    """Return a copy of `module` for inference: evaluation mode, no gradients, no FReLU
-    constraint.
+    """Copy `module` for inference: evaluation mode, no gradients, FReLU constraint folded.
 
     A constrained FReLU bias (`FReLUBias(constrained=True)`) resets its positive entries
     from `bias_copy` at each forward pass and then stores the bias into `bias_copy`.
@@ -519,7 +518,7 @@ class ReferenceCheck:
 
 
 def read_tensor_file(path) -> torch.Tensor:
-    """Read a `.t7` file holding one tensor as a float32 `torch.Tensor`.
+    """Read a `.t7` file containing one tensor as a float32 `torch.Tensor`.
 
     Raises:
         ReferenceMismatchError: the file contains something else than a tensor.
@@ -579,7 +578,8 @@ def check_reference(
 
 
 def _max_or_zero(values: torch.Tensor) -> float:
-    # NaN compares as unequal here even where both sides are NaN, so a NaN shows as nan.
+    # torch.max propagates NaN, so an output NaN shows as a max diff of nan, also where
+    # the reference is NaN too and isclose(equal_nan=True) lets the element pass.
     if values.numel() == 0:
         return 0.0
     return float(values.max())
