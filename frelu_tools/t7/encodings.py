@@ -109,10 +109,12 @@ _TOKEN = re.compile(rb"\S+")
 _INT = re.compile(rb"[+-]?\d+\Z")
 # The numbers that C's scanf("%lg") accepts and Torch7's printf("%.17g") writes, bar hex floats.
 _FLOAT = re.compile(
-    rb"[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf(?:inity)?|nan)\Z", re.IGNORECASE
+    rb"[+-]?(?:(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?|inf(?:inity)?|nan)\Z", re.IGNORECASE
 )
 
-_MAX_INT_DIGITS = 40
+# Torch7 writes at most 25 characters per number (printf "%.17g" of a double). Longer
+# tokens are rejected before parsing, because Python's int() refuses over 4300 digits.
+_MAX_NUMBER_CHARS = 64
 _INT_FORMATS = {"i", "l", "q", "h"}
 _FLOAT_FORMATS = {"d", "f"}
 
@@ -155,15 +157,14 @@ class AsciiReader(GraphReader):
 
     def _parse_int(self, description: str) -> int:
         token, start = self._token(description)
-        # Python's int() rejects more than 4300 digits, and no Torch7 integer has over 20.
-        if len(token) > _MAX_INT_DIGITS or _INT.match(token) is None:
-            raise self.error(f"invalid {description} {token[:40]!r} in an ascii file", start)
+        if len(token) > _MAX_NUMBER_CHARS or _INT.match(token) is None:
+            raise self.error(f"invalid {description} {_excerpt(token)} in an ascii file", start)
         return int(token)
 
     def _parse_float(self, description: str) -> float:
         token, start = self._token(description)
-        if _FLOAT.match(token) is None:
-            raise self.error(f"invalid {description} {token[:40]!r} in an ascii file", start)
+        if len(token) > _MAX_NUMBER_CHARS or _FLOAT.match(token) is None:
+            raise self.error(f"invalid {description} {_excerpt(token)} in an ascii file", start)
         return float(token)
 
     def _read(self, fmt):
@@ -220,3 +221,7 @@ class AsciiReader(GraphReader):
                 return np.array(values, dtype=dtype)
         except OverflowError as exc:
             raise self.error(f"{class_name} element out of range: {exc}", offset) from exc
+
+
+def _excerpt(token: bytes, limit: int = 40) -> str:
+    return repr(token) if len(token) <= limit else f"{token[:limit]!r}... ({len(token)} bytes)"
