@@ -3,6 +3,7 @@
 import logging
 import random
 import struct
+import time
 
 import numpy as np
 import pytest
@@ -548,6 +549,12 @@ def test_ascii_storage_too_large():
 
 def test_ascii_integer_of_5000_digits():
     reject(b"3\n" + b"9" * 5000 + b"\n", "invalid integer b'99999")
+
+
+def test_ascii_long_float_token_fast():
+    start = time.perf_counter()
+    reject(b"1\n" + b"9" * 50_000 + b"x\n", "invalid number", "(50001 bytes)")
+    assert time.perf_counter() - start < 1.0
 
 
 def test_ascii_underscore_number_rejected():
