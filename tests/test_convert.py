@@ -427,6 +427,29 @@ def test_cli_corrupt_file(name, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@needs_reference
+def test_cli_checkpoint_file_not_folder(tmp_path):
+    folder = REFERENCE_DIR / "runs" / "d_cifar10_resnet-8_seed0" / "checkpoints"
+
+    latest = _invoke(folder / "latest.t7", "-o", tmp_path / "out.pt", "-q")
+    optim = _invoke(folder / "optimState_1.t7", "-o", tmp_path / "out.pt", "-q")
+    tensor = _invoke(EXAMPLE_INPUT, "-o", tmp_path / "out.pt", "-q")
+
+    assert latest.exit_code == 2
+    assert latest.stderr == (
+        f"error: {folder / 'latest.t7'}: contains a table, not a Torch7 module; "
+        f"to convert the checkpoint, pass its folder {folder}\n"
+    )
+    assert optim.exit_code == 2
+    assert optim.stderr == (
+        f"error: {folder / 'optimState_1.t7'}: contains a table, not a Torch7 module; "
+        "this is optimizer state, convert the checkpoint folder instead\n"
+    )
+    assert tensor.exit_code == 2
+    assert tensor.stderr == f"error: {EXAMPLE_INPUT}: contains a tensor, not a Torch7 module\n"
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_cli_missing_file(tmp_path):
     result = _invoke(tmp_path / "missing.t7")
 

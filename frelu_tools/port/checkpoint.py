@@ -494,6 +494,8 @@ def convert_training_state(
 
     log.info("reading %s", model_path)
     model_obj = t7.load(model_path)
+    if not isinstance(model_obj, t7.TorchObject):
+        raise CheckpointFormatError(f"{model_path}: expected a Torch7 module")
     log.info("converting the model")
     spec = describe(model_obj)
     model = convert(model_obj)

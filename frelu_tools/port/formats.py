@@ -464,6 +464,8 @@ def convert_file(
 
     log.info("reading %s", source)
     obj = t7.load(source)
+    if not isinstance(obj, t7.TorchObject):
+        raise ModelFormatError(_not_a_model(source, obj))
     log.info("converting the model")
     try:
         spec = describe(obj)
@@ -483,6 +485,31 @@ def convert_file(
     seconds = time.perf_counter() - started
     log.info("converted %s in %.2f s", source, seconds)
     return Conversion(output, format, spec, module, info, seconds)
+
+
+def _not_a_model(source, obj) -> str:
+    message = f"{source}: contains a {_lua_kind(obj)}, not a Torch7 module"
+    if isinstance(obj, dict) and "modelFile" in obj:
+        message += f"; to convert the checkpoint, pass its folder {Path(source).parent}"
+    elif isinstance(obj, dict) and "dfdx" in obj:
+        message += "; this is optimizer state, convert the checkpoint folder instead"
+    return message
+
+
+def _lua_kind(obj) -> str:
+    import numpy as np
+
+    if isinstance(obj, (dict, list)):
+        return "table"
+    if isinstance(obj, np.ndarray):
+        return "tensor"
+    if obj is None:
+        return "nil"
+    if isinstance(obj, (int, float)):
+        return "number"
+    if isinstance(obj, (str, bytes)):
+        return "string"
+    return type(obj).__name__
 
 
 # --- Checking a converted model against Torch7's output --------------------------------
