@@ -107,7 +107,7 @@ def test_flat_offsets_reject_strided_view(reference_dir):
         checkpoints.flat_parameter_offsets([shared["narrowed"]])
 
 
-# --- the full conversion: needs frelu_tools.port ----------------------------------------
+# --- the full conversion --------------------------------------------------------------
 
 
 @pytest.mark.parametrize(("model_path", "optim_path"), _checkpoint_pairs())
@@ -236,7 +236,7 @@ def _write_latest(path, epoch: int, model_file: str, optim_file: str) -> None:
     path.write_bytes(body)
 
 
-def test_folder_missing_model_file(reference_dir, tmp_path):
+def test_folder_missing_model_file(tmp_path):
     folder = tmp_path / "checkpoints"
     folder.mkdir()
     _write_latest(folder / "latest.t7", 2, "model_2.t7", "optimState_2.t7")
