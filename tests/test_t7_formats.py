@@ -33,6 +33,13 @@ def test_tensor_types(name, element):
     np.testing.assert_array_equal(tensor, np.array(values, dtype=dtype))
 
 
+def test_cuda_file_has_cuda_classes():
+    data = (FORMATS / "types_cuda.t7").read_bytes()
+    for class_name in [b"torch.CudaTensor", b"torch.CudaLongTensor", b"torch.CudaHalfTensor"]:
+        assert class_name in data
+    assert b"torch.CudaHalfStorage" in data
+
+
 @pytest.mark.parametrize("name", ["types_binary", "types_ascii"])
 def test_bare_storages(name):
     storages = load(FORMATS / f"{name}.t7")["storages"]

@@ -136,7 +136,9 @@ def test_checkpoint_flat_parameters(reference_dir):
         offset += array.size
     assert offset == flat.size
 
-    optim_state = load(folder / latest["optimFile"])
+    optim_path = folder / latest["optimFile"]
+    assert b"torch.CudaTensor" in optim_path.read_bytes()
+    optim_state = load(optim_path)
     assert optim_state["dfdx"].dtype == np.float32
     assert optim_state["dfdx"].shape == (flat.size,)
     assert optim_state["nesterov"] is True
