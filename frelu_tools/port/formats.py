@@ -321,8 +321,11 @@ def _looks_like_safetensors(path) -> bool:
 def _is_exported_archive(path) -> bool:
     import zipfile
 
-    with zipfile.ZipFile(path) as archive:
-        return any(name.endswith("/archive_format") for name in archive.namelist())
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return any(name.endswith("/archive_format") for name in archive.namelist())
+    except zipfile.BadZipFile:
+        return False  # torch.load then reports the damaged file
 
 
 def load_model(path) -> torch.nn.Module:
@@ -351,7 +354,10 @@ def load_model(path) -> torch.nn.Module:
     if path.suffix == ".safetensors" or _looks_like_safetensors(path):
         return _load_safetensors(path)
     if not _is_zip(path):
-        raise ModelFormatError(f"{path}: not a .pt, .pt2 or .safetensors file")
+        raise ModelFormatError(
+            f"{path}: not a .pt, .pt2 or .safetensors file; convert a Torch7 .t7 model "
+            "with frelu-tools convert first"
+        )
     if path.suffix == ".pt2" or _is_exported_archive(path):
         return _load_exported(path)
 
