@@ -73,7 +73,7 @@ def _format_seeds(seeds: list[int]) -> str:
     "data",
     metavar="PATH|synthetic",
     help="Data set file or folder (CIFAR python archive or folder, the fork's "
-    "gen/*.t7 cache, MNIST idx files), or 'synthetic' for a generated set of 256 "
+    "gen/*.t7 cache, MNIST idx files), or 'synthetic' for a generated set of 128 "
     "training images ('synthetic:N' for N).",
 )
 @click.option(

@@ -111,7 +111,7 @@ def load_dataset(name: str, path: str | Path) -> ImageDataset:
     Args:
         name: "cifar10", "cifar100" or "mnist".
         path: a file (archive, cache `.t7`) or a folder that contains one of the
-            accepted files. "synthetic" generates 256 training and 128 test images,
+            accepted files. "synthetic" generates 128 training and 64 test images,
             "synthetic:N" generates N training and N // 2 test images.
 
     Raises:
@@ -130,7 +130,7 @@ def load_dataset(name: str, path: str | Path) -> ImageDataset:
 
 def _synthetic_sizes(text: str) -> tuple[int, int]:
     if text == "synthetic":
-        return 256, 128
+        return 128, 64
     count = text.removeprefix("synthetic:")
     if not count.isdigit() or int(count) < 2:
         raise FreluToolsError(
@@ -141,7 +141,7 @@ def _synthetic_sizes(text: str) -> tuple[int, int]:
 
 
 def synthetic_dataset(
-    name: str, train_size: int = 256, test_size: int = 128, seed: int = 0
+    name: str, train_size: int = 128, test_size: int = 64, seed: int = 0
 ) -> ImageDataset:
     """Generate a small learnable data set with the shapes and classes of `name`.
 
