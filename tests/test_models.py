@@ -1,5 +1,6 @@
 """Native builders against Torch7's printouts of every model file, and their initialisation."""
 
+import json
 import math
 import re
 from pathlib import Path
@@ -385,6 +386,14 @@ def test_net_types_have_descriptions():
         assert net.description
         assert "\n" not in net.description
         assert net.source.endswith(".lua")
+
+
+@pytest.mark.parametrize("net_type", ["resnet-possrelu", "nin-srelu-bn", "mnist-frelu"])
+def test_spec_survives_json(net_type):
+    # The .pt and .safetensors formats store the spec as JSON.
+    net = NET_TYPES[net_type]
+    architecture = spec(net_type, net.datasets[0], 8 if net.has_depth else None)
+    assert json.loads(json.dumps(architecture, allow_nan=False)) == architecture
 
 
 def test_spec_returns_fresh_dicts():

@@ -34,6 +34,26 @@ REFERENCE_MODELS = {
     "preresnet-20-cifar10": ("preresnet", "cifar10", 20),
 }
 
+# Models that Torch7 trained with the repository's main.lua (runs/) or its Trainer
+# (trainstep/), at depth 8. d_cifar10_resnet-8 ran upstream fb.resnet.torch, whose
+# models/resnet.lua builds the same network.
+TRAINED_MODELS = {
+    "runs/a_cifar10_resnet-possrelu-8_seed0/checkpoints/model_best.t7": (
+        "resnet-possrelu",
+        "cifar10",
+        8,
+    ),
+    "runs/c_cifar10_elu-resnet-possrelu-8_seed0/checkpoints/model_best.t7": (
+        "elu-resnet-possrelu",
+        "cifar10",
+        8,
+    ),
+    "runs/d_cifar10_resnet-8_seed0/checkpoints/model_2.t7": ("resnet", "cifar10", 8),
+    "trainstep/resnet-possrelu-8-cifar10/model_0.t7": ("resnet-possrelu", "cifar10", 8),
+}
+
+TRAINSTEP = "trainstep/resnet-possrelu-8-cifar10"
+
 # Fields of every saved nn.Module that specs from the builders leave out: the tensor
 # type (`:float()` or `:cuda()` sets it) and the training flag.
 RUNTIME_FIELDS = {"_type", "train"}
@@ -78,11 +98,9 @@ def test_converted_state_dict_fits_build(reference_dir, name):
         assert converted[key].dtype == value.dtype, key
 
 
-@pytest.mark.parametrize("name", sorted(REFERENCE_MODELS))
-def test_spec_matches_described_reference(reference_dir, name):
-    net_type, dataset, depth = REFERENCE_MODELS[name]
-    described = list(walk(port.describe(t7.load(_model_file(reference_dir, name)))))
-    native = list(walk(spec(net_type, dataset, depth)))
+def _assert_spec_matches_described(described_spec, native_spec):
+    described = list(walk(described_spec))
+    native = list(walk(native_spec))
 
     assert [(path, node["torch_class"]) for path, node in described] == [
         (path, node["torch_class"]) for path, node in native
@@ -92,6 +110,42 @@ def test_spec_matches_described_reference(reference_dir, name):
             key: value for key, value in reference["fields"].items() if key not in RUNTIME_FIELDS
         }
         assert mine["fields"] == reference_fields, f"{path} {mine['torch_class']}"
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCE_MODELS))
+def test_spec_matches_described_reference(reference_dir, name):
+    net_type, dataset, depth = REFERENCE_MODELS[name]
+    described = port.describe(t7.load(_model_file(reference_dir, name)))
+    _assert_spec_matches_described(described, spec(net_type, dataset, depth))
+
+
+@pytest.mark.parametrize("path", sorted(TRAINED_MODELS))
+def test_spec_matches_trained_model(reference_dir, path):
+    net_type, dataset, depth = TRAINED_MODELS[path]
+    obj = t7.load(reference_dir / path)
+
+    _assert_spec_matches_described(port.describe(obj), spec(net_type, dataset, depth))
+
+    converted = port.convert(obj).state_dict()
+    native = build(net_type, dataset, depth).state_dict()
+    assert list(converted) == list(native)
+    for key, value in native.items():
+        assert converted[key].shape == value.shape, key
+
+
+def test_native_reproduces_trained_step_output(reference_dir):
+    # After three SGD steps one constrained FReLU bias of model_3 is positive, and the
+    # forward pass must restore it from bias_copy first, as Torch7 did.
+    folder = reference_dir / TRAINSTEP
+    native = build("resnet-possrelu", "cifar10", 8)
+    native.load_state_dict(port.convert(t7.load(folder / "model_3.t7")).state_dict())
+    input = torch.from_numpy(np.array(t7.load(folder / "batch.t7")["input"]))
+    expected = np.array(t7.load(folder / "output_eval_after.t7"))
+
+    with torch.no_grad():
+        output = native.eval()(input)
+
+    np.testing.assert_allclose(output.numpy(), expected, rtol=RTOL, atol=ATOL)
 
 
 @pytest.mark.parametrize("name", sorted(REFERENCE_MODELS))
