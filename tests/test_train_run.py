@@ -232,3 +232,48 @@ def test_progress_bar_line():
     assert text.startswith("\rrun-seed0 train epoch 3 [##########----------] 2/4 loss 2.5000")
     assert "128.0 img/s" in text
     assert isinstance(progress_for("x", io.StringIO()), ProgressLog)
+
+
+def test_resume_from_converted_checkpoint_file(reference_dir, tmp_path, tiny_data):
+    from click.testing import CliRunner
+
+    from frelu_tools.cli import cli
+
+    folder = reference_dir / "runs" / "a_cifar10_resnet-possrelu-8_seed0" / "checkpoints"
+    converted = tmp_path / "ckpt.pt"
+    result = CliRunner().invoke(cli, ["convert", str(folder), "-o", str(converted)])
+    assert result.exit_code == 0, result.output
+
+    run = train_run(
+        _tiny_config(), 0, tiny_data, tmp_path / "out", RunOptions(epochs=6), resume=converted
+    )
+    assert (run.first_epoch, run.last_epoch) == (6, 6)
+    assert f"=> Resuming from {converted} after epoch 5" in run.log_path.read_text()
+
+
+def test_crash_while_saving_keeps_latest(tmp_path, tiny_data, monkeypatch):
+    from frelu_tools.port import checkpoint as checkpoint_format
+
+    config = _tiny_config()
+    result = train_run(config, 0, tiny_data, tmp_path, RunOptions(epochs=1))
+
+    def crash(obj, path, *args, **kwargs):
+        with open(path, "wb") as handle:
+            handle.write(b"half a checkpoint")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(checkpoint_format.torch, "save", crash)
+    with pytest.raises(OSError, match="disk full"):
+        train_run(
+            config, 0, tiny_data, tmp_path, RunOptions(epochs=2), resume=result.checkpoint_dir
+        )
+    monkeypatch.undo()
+
+    assert _state(result.checkpoint_dir)["epoch"] == 1
+    assert not (result.checkpoint_dir / "model_2.pt").exists()
+    assert sorted(p.name for p in result.checkpoint_dir.iterdir()) == [
+        "latest.pt",
+        "model_1.pt",
+        "model_best.pt",
+    ]
+    assert [r["epoch"] for r in read_metrics(result.metrics_path)] == [1]
