@@ -116,7 +116,7 @@ def test_build_backward_runs(net_type):
     net = NET_TYPES[net_type]
     dataset = net.datasets[0]
     model = build(net_type, dataset, 8 if net.has_depth else None)
-    input = torch.randn(4, 28, 28) if dataset == "mnist" else torch.randn(4, 3, 32, 32)
+    input = torch.randn(2, 28, 28) if dataset == "mnist" else torch.randn(2, 3, 32, 32)
 
     model(input).sum().backward()
 
@@ -306,7 +306,7 @@ def test_imagenet_nin_relu_needs_227_pixels():
             model(torch.randn(1, 3, 224, 224))
 
 
-@pytest.mark.parametrize("depth", [20, 8, 200, None])
+@pytest.mark.parametrize("depth", [20, 8, 200, None, 18.0, True])
 def test_imagenet_resnet_invalid_depth_rejected(depth):
     with pytest.raises(InvalidDepthError) as error:
         spec("resnet-possrelu", "imagenet", depth)

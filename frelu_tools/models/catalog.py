@@ -168,7 +168,7 @@ def check_depth(net: NetType, dataset: str, depth: int | None) -> None:
         if net.name == "preresnet":
             stages = resnet.PRERESNET_IMAGENET_STAGES
         valid = ", ".join(str(d) for d in stages)
-        if depth is None or isinstance(depth, bool) or depth not in stages:
+        if isinstance(depth, bool) or not isinstance(depth, int) or depth not in stages:
             raise InvalidDepthError(
                 f"invalid depth {depth!r} for {net.name} on ImageNet; valid depths: {valid}"
             )
