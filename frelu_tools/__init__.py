@@ -2,5 +2,14 @@
 
 __version__ = "0.1.0"
 
-# Imported after __version__, which the modules below it read.
-from frelu_tools.port.formats import load_model as load_model  # noqa: E402
+__all__ = ["__version__", "load_model"]
+
+
+def __getattr__(name):
+    # `load_model` needs torch; importing it lazily keeps `import frelu_tools` (and so the
+    # reader and the command line) quick for the commands that never touch torch.
+    if name == "load_model":
+        from frelu_tools.port.formats import load_model
+
+        return load_model
+    raise AttributeError(f"module 'frelu_tools' has no attribute {name!r}")
