@@ -175,7 +175,7 @@ def summarize_command(logs, labels, fmt, out, tidy_path, force):
     text = format_table(summarize(frame), fmt)
 
     # Imported here: frelu_tools.port.formats imports torch, which a table never needs.
-    from frelu_tools.port.formats import atomic_write
+    from frelu_tools.files import atomic_write
 
     if tidy_path is not None:
         with atomic_write(tidy_path, force=force) as tmp:

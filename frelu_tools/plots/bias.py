@@ -6,7 +6,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from frelu_tools.errors import FreluToolsError
-from frelu_tools.port.formats import atomic_write
+from frelu_tools.files import atomic_write
 
 
 def plot_bias_trajectories(report: dict, path: Path | str, *, force: bool = False) -> Path:

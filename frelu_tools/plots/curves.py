@@ -273,7 +273,7 @@ def save_figure(figure: Figure, path, *, force: bool = False):
         OutputExistsError: `path` exists and `force` is false.
     """
     # Imported here: frelu_tools.port.formats imports torch, which plotting never needs.
-    from frelu_tools.port.formats import atomic_write
+    from frelu_tools.files import atomic_write
 
     path = Path(path)
     suffix = path.suffix.lower()

@@ -9,24 +9,20 @@ next to the weights, and `load_model` rebuilds the module with `frelu_tools.port
 The exported program (`.pt2`) carries its own graph and runs with torch alone.
 """
 
-import contextlib
 import copy
-import errno
-import hashlib
 import io
 import json
 import logging
 import math
 import os
-import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from frelu_tools.errors import FreluToolsError
+from frelu_tools.files import OutputExistsError, atomic_write, sha256_of
 
 log = logging.getLogger(__name__)
 
@@ -44,71 +40,8 @@ def tool_version() -> str:
     return __version__
 
 
-class OutputExistsError(FreluToolsError):
-    """The output file exists already and overwriting was not requested."""
-
-    def __init__(self, path):
-        self.path = str(path)
-        super().__init__(f"{path}: already exists; pass --force to overwrite it")
-
-
 class ModelFormatError(FreluToolsError):
     """A file that `load_model` cannot open as a converted model."""
-
-
-@contextlib.contextmanager
-def atomic_write(path, *, force: bool = False) -> Iterator[Path]:
-    """Yield a temporary path next to `path`, renamed to `path` when the block succeeds.
-
-    Args:
-        path: the final file name.
-        force: replace an existing file; otherwise raise `OutputExistsError`, both before
-            the block runs and, without a race, at the rename.
-
-    Raises:
-        OutputExistsError: `path` exists and `force` is false.
-
-    Example:
-        >>> with atomic_write("model.pt") as tmp:
-        ...     torch.save(obj, tmp)
-    """
-    path = Path(path)
-    if path.exists() and not force:
-        raise OutputExistsError(path)
-
-    descriptor, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(descriptor)
-    tmp = Path(name)
-    try:
-        yield tmp
-        if force:
-            os.replace(tmp, path)
-        else:
-            # A hard link fails with EEXIST instead of replacing a file that appeared
-            # while the block ran, which os.rename would silently do on POSIX.
-            try:
-                os.link(tmp, path)
-            except FileExistsError:
-                raise OutputExistsError(path) from None
-            except OSError as error:
-                if error.errno not in (errno.EPERM, errno.ENOTSUP, errno.EXDEV):
-                    raise
-                # NOTE: file systems without hard links (FAT, some network mounts) get a
-                # check-then-rename, which can overwrite a file created meanwhile.
-                if path.exists():
-                    raise OutputExistsError(path) from None
-                os.rename(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def sha256_of(path) -> str:
-    """Return the hex SHA-256 digest of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def source_info(path) -> dict:

@@ -1,0 +1,27 @@
+import os
+import stat
+
+import pytest
+
+from frelu_tools.files import OutputExistsError, atomic_write
+
+
+def test_atomic_write_follows_umask(tmp_path):
+    previous = os.umask(0o022)
+    try:
+        with atomic_write(tmp_path / "table.csv") as tmp:
+            tmp.write_text("a,b\n")
+    finally:
+        os.umask(previous)
+    mode = stat.S_IMODE((tmp_path / "table.csv").stat().st_mode)
+    assert mode == 0o644
+
+
+def test_atomic_write_keeps_existing_file(tmp_path):
+    target = tmp_path / "curves.png"
+    target.write_bytes(b"mine")
+    with pytest.raises(OutputExistsError, match="pass --force"):
+        with atomic_write(target) as tmp:
+            tmp.write_bytes(b"new")
+    assert target.read_bytes() == b"mine"
+    assert list(tmp_path.iterdir()) == [target]
