@@ -209,7 +209,7 @@ def test_signal_leaves_resumable_run(tmp_path, tiny_configs, signum):
         "--configs",
         str(tiny_configs),
         "--data",
-        "synthetic:128",
+        "synthetic:32",
         "--seeds",
         "0",
         "--out",
@@ -218,22 +218,21 @@ def test_signal_leaves_resumable_run(tmp_path, tiny_configs, signum):
     log_path = out / "log" / "cifar10" / "resnet-possrelu-8-seed0.log"
     metrics = log_path.with_name("resnet-possrelu-8-seed0.metrics.jsonl")
     environment = {**os.environ, "PYTHONPATH": str(REPO)}
-    process = subprocess.Popen(
-        [*command, "--epochs", "50"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=environment,
-        text=True,
-    )
-    try:
-        assert _wait_for(lambda: len(read_metrics(metrics)) >= 1, 120, process), (
-            process.communicate()[1] if process.poll() is not None else "no epoch finished"
+    # Output goes to files, so a long run cannot block on a full pipe.
+    stderr_path = tmp_path / "stderr.txt"
+    with open(tmp_path / "stdout.txt", "w") as stdout, open(stderr_path, "w") as stderr:
+        process = subprocess.Popen(
+            [*command, "--epochs", "1000"], stdout=stdout, stderr=stderr, env=environment
         )
+    try:
+        finished = _wait_for(lambda: len(read_metrics(metrics)) >= 1, 120, process)
+        assert finished, stderr_path.read_text()
         process.send_signal(signum)
-        _, stderr = process.communicate(timeout=120)
+        process.wait(timeout=120)
     finally:
         if process.poll() is None:
             process.kill()
+    stderr = stderr_path.read_text()
     assert process.returncode == 128 + signum, stderr
     assert f"stopped by {signal.Signals(signum).name}" in stderr
 

@@ -277,3 +277,17 @@ def test_crash_while_saving_keeps_latest(tmp_path, tiny_data, monkeypatch):
         "model_best.pt",
     ]
     assert [r["epoch"] for r in read_metrics(result.metrics_path)] == [1]
+
+
+def test_fresh_run_over_earlier_run(tmp_path, tiny_data):
+    from frelu_tools.errors import FreluToolsError
+
+    config = _tiny_config()
+    first = train_run(config, 0, tiny_data, tmp_path, RunOptions(epochs=2))
+    with pytest.raises(FreluToolsError, match="exists from an earlier run"):
+        train_run(config, 0, tiny_data, tmp_path, RunOptions(epochs=1))
+
+    again = train_run(config, 0, tiny_data, tmp_path, RunOptions(epochs=1, overwrite=True))
+    assert again.log_path.read_text().count("=> Creating model") == 1
+    assert [r["epoch"] for r in read_metrics(first.metrics_path)] == [1]
+    assert not (first.checkpoint_dir / "model_2.pt").exists()

@@ -124,6 +124,11 @@ def _format_seeds(seeds: list[int]) -> str:
     help="Keep only this many model_E.pt files per run (default: all, as the fork).",
 )
 @click.option(
+    "--force",
+    is_flag=True,
+    help="Start runs over whose logs or checkpoints already exist in --out (deletes them).",
+)
+@click.option(
     "--configs",
     "config_dir",
     type=click.Path(file_okay=False, exists=True, path_type=Path),
@@ -144,6 +149,7 @@ def reproduce_command(
     compile_model,
     jobs,
     keep_last,
+    force,
     config_dir,
 ):
     """Train configurations of the FReLU paper as the Torch7 fork trained them.
@@ -182,6 +188,7 @@ def reproduce_command(
         channels_last=channels_last,
         compile=compile_model,
         keep_last=keep_last,
+        overwrite=force,
     )
     planned = plan_runs(configs, seed_list, out_dir, resume)
     results, stopped_by = run_planned(

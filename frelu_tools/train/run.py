@@ -15,6 +15,7 @@ exactly what an uninterrupted run draws in epoch E + 1, without storing RNG stat
 from __future__ import annotations
 
 import logging
+import shutil
 import signal
 import threading
 from dataclasses import dataclass
@@ -57,6 +58,8 @@ class RunOptions:
             results no longer match Torch7's float32 training step for step.
         channels_last, compile: GPU speed options (NHWC memory layout, `torch.compile`).
         keep_last: number of `model_E.pt` files to keep; None keeps every epoch.
+        overwrite: let a fresh run delete the log, metrics and checkpoints that an
+            earlier run of the same name left in the output folder.
     """
 
     device: str = "cpu"
@@ -65,6 +68,7 @@ class RunOptions:
     channels_last: bool = False
     compile: bool = False
     keep_last: int | None = None
+    overwrite: bool = False
 
 
 @dataclass
@@ -189,6 +193,23 @@ def _check_resume_matches(checkpoint: dict, config: RunConfig) -> None:
         )
 
 
+def _clear_earlier_run(name: str, paths: tuple[Path, Path, Path], overwrite: bool) -> None:
+    existing = [path for path in paths if path.exists()]
+    if not existing:
+        return
+    if not overwrite:
+        raise FreluToolsError(
+            f"{name}: {existing[0]} exists from an earlier run; continue it with "
+            "--resume OUT_DIR, or pass --force to start it over"
+        )
+    log_path, metrics_path, checkpoint_dir = paths
+    log.warning("%s: deleting the earlier run's log and checkpoints", name)
+    log_path.unlink(missing_ok=True)
+    metrics_path.unlink(missing_ok=True)
+    if checkpoint_dir.exists():
+        shutil.rmtree(checkpoint_dir)
+
+
 def _header(config: RunConfig, seed: int, options: RunOptions, device) -> str:
     depth = f", depth {config.depth}" if config.depth is not None else ""
     precision = "bfloat16 autocast" if options.bf16 else "float32"
@@ -271,6 +292,8 @@ def train_run(
         test_transform = _ChannelsLast(test_transform)
     autocast_dtype = torch.bfloat16 if options.bf16 else None
 
+    if checkpoint is None:
+        _clear_earlier_run(name, (log_path, metrics_path, checkpoint_dir), options.overwrite)
     truncate_metrics(metrics_path, first_epoch - 1)
     result = RunResult(
         name,

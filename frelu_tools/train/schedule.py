@@ -5,8 +5,8 @@ separate processes (`jobs` > 1). Each process keeps its own copy of the data set
 model, and the GPU interleaves the kernels of all processes. On the CPU the workers split
 the cores between them.
 
-NOTE: running several small CIFAR networks per GPU is meant to keep a large GPU busy;
-the gain has not been measured (the benchmark in benchmarks/train_speed.py times one run).
+NOTE: running several small CIFAR networks per GPU is meant to keep a large GPU busy,
+but the gain has not been measured. benchmarks/train_speed.py times one run at a time.
 
 Each worker handles SIGINT and SIGTERM like a single run. The parent forwards SIGTERM to
 its workers and starts no new run after a signal.
@@ -14,6 +14,7 @@ its workers and starts no new run after a signal.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import multiprocessing
 import os
@@ -37,6 +38,7 @@ class PlannedRun:
     config: RunConfig
     seed: int
     resume: Path | None  # checkpoint to continue from, or None for a fresh start
+    overwrite: bool = False  # a fresh start may delete what an earlier attempt left
 
 
 def plan_runs(
@@ -68,9 +70,11 @@ def plan_runs(
         planned = []
         for config, seed in pairs:
             folder = run_paths(resume, config, seed)[2]
-            planned.append(
-                PlannedRun(config, seed, folder if (folder / LATEST).is_file() else None)
-            )
+            if (folder / LATEST).is_file():
+                planned.append(PlannedRun(config, seed, folder))
+            else:
+                # Stopped before its first epoch ended: nothing to keep, so start over.
+                planned.append(PlannedRun(config, seed, None, overwrite=True))
         return planned
 
     if len(pairs) != 1:
@@ -118,13 +122,17 @@ def run_planned(
                     item.seed,
                     datasets[name],
                     out_dir,
-                    options,
+                    _options_for(item, options),
                     resume=item.resume,
                     progress=progress,
                     should_stop=stop,
                 )
             )
         return results, stop.signal_name
+
+
+def _options_for(item: PlannedRun, options: RunOptions) -> RunOptions:
+    return dataclasses.replace(options, overwrite=options.overwrite or item.overwrite)
 
 
 def _worker(item: PlannedRun, data, out_dir, options, queue, threads) -> None:
@@ -140,7 +148,7 @@ def _worker(item: PlannedRun, data, out_dir, options, queue, threads) -> None:
             item.seed,
             dataset,
             out_dir,
-            options,
+            _options_for(item, options),
             resume=item.resume,
             progress=ProgressLog(item.config.run_name(item.seed)),
             should_stop=stop,
