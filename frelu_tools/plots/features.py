@@ -15,7 +15,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from frelu_tools.port.formats import atomic_write
+from frelu_tools.files import atomic_write
 
 
 def feature_figure(panels: list[tuple[str, np.ndarray, np.ndarray]]) -> Figure:

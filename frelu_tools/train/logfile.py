@@ -23,7 +23,7 @@ import json
 import os
 from pathlib import Path
 
-from frelu_tools.port.formats import atomic_write
+from frelu_tools.files import atomic_write
 
 METRIC_KEYS = (
     "epoch",
