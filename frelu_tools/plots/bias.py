@@ -43,7 +43,7 @@ def plot_bias_trajectories(report: dict, path: Path | str, *, force: bool = Fals
             label += f", mean of {layer['size']}"
         axes.plot(x, y, marker="o", markersize=3, linewidth=1.2, label=label)
 
-    folder = Path(report["folder"])
+    folder = Path(report["folder"]).resolve()
     run = folder.parent.name if folder.name == "checkpoints" else folder.name
     axes.set_xlabel("epoch")
     axes.set_ylabel("FReLU bias")
