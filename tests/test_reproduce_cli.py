@@ -238,7 +238,7 @@ def test_signal_leaves_resumable_run(tmp_path, tiny_configs, signum):
 
     done = [r["epoch"] for r in read_metrics(metrics)]
     lines = log_path.read_text().splitlines()
-    assert lines[-1].startswith(" ! Stopped: "), lines[-3:]
+    assert lines[-1].startswith(" ! Stopped in "), lines[-3:]
     from frelu_tools.train.checkpoints import load_resume_checkpoint
 
     checkpoint_dir = out / "checkpoints" / "cifar10" / "resnet-possrelu-8-seed0"

@@ -198,7 +198,7 @@ def test_stop_request_leaves_last_epoch(tmp_path, tiny_data):
     assert result.interrupted
     assert result.last_epoch == 1
     lines = result.log_path.read_text().splitlines()
-    assert lines[-1].startswith(" ! Stopped: stopped in epoch 2 at iteration 1")
+    assert lines[-1].startswith(" ! Stopped in epoch 2 at iteration 1; the checkpoint of epoch 1")
     assert _state(result.checkpoint_dir)["epoch"] == 1
     assert [r["epoch"] for r in read_metrics(result.metrics_path)] == [1]
 

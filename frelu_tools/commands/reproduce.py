@@ -246,3 +246,5 @@ def _configure_logging():
     root = logging.getLogger()
     if not root.handlers:
         logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    # One "writing model_E.pt" line per epoch would bury the progress lines.
+    logging.getLogger("frelu_tools.port").setLevel(logging.WARNING)

@@ -138,7 +138,7 @@ def train_epoch(
             elapsed = time.perf_counter() - start
             progress(Progress("train", epoch, iteration, iterations, seen, elapsed, step))
         if should_stop is not None and should_stop():
-            raise TrainingInterrupted(f"stopped in epoch {epoch} at iteration {iteration}")
+            raise TrainingInterrupted(f"in epoch {epoch} at iteration {iteration}")
 
     top1, top5, loss = (sums / seen).tolist()
     return EpochResult(top1, top5, loss)
@@ -188,7 +188,7 @@ def evaluate(
             progress(Progress("test", epoch, iteration, iterations, seen, elapsed, step))
         if should_stop is not None and should_stop():
             model.train()
-            raise TrainingInterrupted(f"stopped while testing epoch {epoch}")
+            raise TrainingInterrupted(f"in the test pass of epoch {epoch}")
 
     model.train()
     top1, top5, loss = (sums / seen).tolist()

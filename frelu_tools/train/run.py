@@ -344,9 +344,9 @@ def train_run(
                 )
             except TrainingInterrupted as stop:
                 run_log.line(
-                    f" ! Stopped: {stop}; the checkpoint of epoch {epoch - 1} is the latest"
+                    f" ! Stopped {stop}; the checkpoint of epoch {epoch - 1} is the latest"
                     if epoch > first_epoch or checkpoint is not None
-                    else f" ! Stopped: {stop}; no epoch completed"
+                    else f" ! Stopped {stop}; no epoch completed"
                 )
                 result.interrupted = True
                 return result
