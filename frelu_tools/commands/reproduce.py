@@ -108,6 +108,13 @@ def _format_seeds(seeds: list[int]) -> str:
     "longer follow the Torch7 float32 step. Default: float32 (TF32 matmuls on GPU).",
 )
 @click.option(
+    "--tf32/--no-tf32",
+    default=True,
+    show_default=True,
+    help="On a GPU, allow TF32 tensor-core matmuls and convolutions; --no-tf32 keeps full "
+    "float32 arithmetic.",
+)
+@click.option(
     "--channels-last", is_flag=True, help="GPU only: NHWC memory layout for convolutions."
 )
 @click.option("--compile", "compile_model", is_flag=True, help="GPU only: torch.compile the model.")
@@ -145,6 +152,7 @@ def reproduce_command(
     device,
     resume,
     bf16,
+    tf32,
     channels_last,
     compile_model,
     jobs,
@@ -185,6 +193,7 @@ def reproduce_command(
         device=device,
         epochs=epochs,
         bf16=bf16,
+        tf32=tf32,
         channels_last=channels_last,
         compile=compile_model,
         keep_last=keep_last,

@@ -64,9 +64,17 @@ class Augmentation:
         self.train = train
         self.padding = padding
         self.dtype = dtype
+        self._constants = {}  # device -> (mean, std) tensors, made once per device
 
     def __call__(self, images: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-        x = normalize(images, self.mean, self.std, self.dtype)
+        if images.device not in self._constants:
+            shape = (1, -1, 1, 1)
+            self._constants[images.device] = (
+                torch.tensor(self.mean, dtype=self.dtype, device=images.device).view(shape),
+                torch.tensor(self.std, dtype=self.dtype, device=images.device).view(shape),
+            )
+        mean, std = self._constants[images.device]
+        x = (images.to(self.dtype) - mean) / std
         if self.train and self.padding > 0:
             x = random_flip(x, generator)
             x = random_crop(x, self.padding, generator)

@@ -56,6 +56,9 @@ class RunOptions:
         epochs: last epoch to train; None uses the configuration's (200 for CIFAR).
         bf16: run forward passes under bfloat16 autocast. This changes the numerics: the
             results no longer match Torch7's float32 training step for step.
+        tf32: on a GPU, let float32 matmuls and convolutions use TF32 tensor cores
+            (faster, but products keep 10 of float32's 23 mantissa bits); False keeps
+            full float32 as on the CPU.
         channels_last, compile: GPU speed options (NHWC memory layout, `torch.compile`).
         keep_last: number of `model_E.pt` files to keep; None keeps every epoch.
         overwrite: let a fresh run delete the log, metrics and checkpoints that an
@@ -65,6 +68,7 @@ class RunOptions:
     device: str = "cpu"
     epochs: int | None = None
     bf16: bool = False
+    tf32: bool = True
     channels_last: bool = False
     compile: bool = False
     keep_last: int | None = None
@@ -141,9 +145,10 @@ def _configure_device(options: RunOptions) -> torch.device:
             raise FreluToolsError(
                 f"device {options.device!r} requested but CUDA is not available; use --device cpu"
             )
-        # TF32 matmuls and convolutions, as cudnn used them for the fork's float runs.
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cuda.matmul.allow_tf32 = options.tf32
+        torch.backends.cudnn.allow_tf32 = options.tf32
+        # NOTE: cudnn's autotuned kernels are not deterministic, so on a GPU a resumed run
+        # matches an uninterrupted one only to rounding, not bit for bit as on the CPU.
         torch.backends.cudnn.benchmark = True
     elif options.channels_last or options.compile:
         raise FreluToolsError("--channels-last and --compile are GPU options; drop them on the CPU")
