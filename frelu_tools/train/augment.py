@@ -2,8 +2,8 @@
 
 The fork's `datasets/cifar10.lua` applies, per image and in this order,
 `ColorNormalize` (subtract the channel mean, divide by the std, on 0-255 pixels),
-`HorizontalFlip(0.5)` and `RandomCrop(32, 4)`; the crop pads the *normalised* image
-with 4 zeros on each side and cuts a random 32x32 window from the 40x40 result. So
+`HorizontalFlip(0.5)` and `RandomCrop(32, 4)`. The crop pads the *normalised* image
+with 4 zeros on each side and cuts a random 32x32 window from the 40x40 result, so
 the padding is 0 after normalisation, not black pixels. The functions here do the same
 for a whole batch with tensor operations on the device that stores the uint8 data, so
 no per-sample Python work happens in the training loop.

@@ -14,7 +14,7 @@ error. `metrics.jsonl` gets one object per completed epoch with the columns of
 `read_log`.
 
 Both files are appended to and flushed line by line, so an interrupted run leaves
-only complete lines; `truncate_metrics` drops epochs that a resumed run repeats.
+only complete lines. `truncate_metrics` drops the epochs that a resumed run repeats.
 """
 
 from __future__ import annotations

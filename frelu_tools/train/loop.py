@@ -1,9 +1,9 @@
 """One training step, one epoch and one evaluation pass, as the fork's `train.lua`.
 
 Per step: forward in training mode, cross-entropy (batch mean), backward, one
-`torch.optim.SGD` step on all parameters; top-1/top-5 error and loss are taken from
-the output computed *before* the update, and the epoch values are their means
-weighted by batch size. An epoch visits a fresh random permutation of the training
+`torch.optim.SGD` step on all parameters. The top-1/top-5 error and loss come from
+the output computed *before* the update. The epoch values are their means weighted
+by batch size. An epoch visits a fresh random permutation of the training
 set in batches of `batch_size`, the last batch being smaller when the size does not
 divide (`dataloader.lua` uses `ceil`). Evaluation runs in evaluation mode over the
 whole test split in the same batch size.
@@ -49,7 +49,7 @@ class EpochResult:
 
 @dataclass
 class Progress:
-    """What a progress callback receives after each iteration."""
+    """State of a phase after one iteration, passed to a progress callback."""
 
     phase: str  # "train" or "test"
     epoch: int
@@ -158,7 +158,7 @@ def evaluate(
     """Compute the test errors (percent) and mean loss of `model` on `split`.
 
     The forward pass in evaluation mode still applies FReLU's positive-bias constraint,
-    as Torch7's does, so it can change constrained biases; the model is left in
+    as Torch7's does, so it can change constrained biases. The model is left in
     training mode afterwards, as `Trainer:test` leaves it.
     """
     model.eval()

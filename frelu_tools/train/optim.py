@@ -1,15 +1,19 @@
 """SGD, learning-rate schedule and error rates with the semantics of the Torch7 scripts.
 
-`optim.sgd` (torch/optim `sgd.lua`) on the flat parameter vector does, per step:
-`g += weightDecay * x`; the momentum buffer is `g` itself on the first step and
-`momentum * buf + (1 - dampening) * g` afterwards; with Nesterov `g += momentum * buf`,
-otherwise `g = buf`; then `x -= lr * g`. `torch.optim.SGD` computes the same per
-parameter, first step included (tests/test_train_optim.py checks this against a
-literal transcription), so the trainer uses it on all parameters in one group: BN
-weights and biases and FReLU biases get weight decay too, as in the fork.
+`optim.sgd` (torch/optim `sgd.lua`) does, per step on the flat parameter vector:
 
-One difference of defaults matters: `optim.sgd` sets `dampening = momentum` when the
-caller gives none, which the MNIST scripts (`mnist/mnist.lua`) do; the CIFAR trainer
+    g += weightDecay * x
+    buf = g (first step), else buf = momentum * buf + (1 - dampening) * g
+    g += momentum * buf (Nesterov), else g = buf
+    x -= lr * g
+
+`torch.optim.SGD` computes the same per parameter, first step included, which
+tests/test_train_optim.py checks against a literal transcription. So the trainer uses
+it on all parameters in one group: BN weights and biases and FReLU biases get weight
+decay too, as in the fork.
+
+One difference of defaults matters. `optim.sgd` sets `dampening = momentum` when the
+caller gives none, as the MNIST scripts (`mnist/mnist.lua`) do, while the CIFAR trainer
 (`train.lua`) passes dampening 0 with Nesterov.
 """
 

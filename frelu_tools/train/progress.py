@@ -74,7 +74,7 @@ class ProgressLog:
 
 
 def progress_for(label: str, stream=None):
-    """A `ProgressBar` when `stream` (stderr by default) is a terminal, else a `ProgressLog`."""
+    """Choose a `ProgressBar` for a terminal `stream` (default stderr), else a `ProgressLog`."""
     stream = stream if stream is not None else sys.stderr
     if hasattr(stream, "isatty") and stream.isatty():
         return ProgressBar(label, stream)
