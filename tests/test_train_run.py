@@ -291,3 +291,12 @@ def test_fresh_run_over_earlier_run(tmp_path, tiny_data):
     assert again.log_path.read_text().count("=> Creating model") == 1
     assert [r["epoch"] for r in read_metrics(first.metrics_path)] == [1]
     assert not (first.checkpoint_dir / "model_2.pt").exists()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_run_on_gpu_with_speed_options(tmp_path, tiny_data):
+    options = RunOptions(device="cuda", epochs=2, channels_last=True)
+    result = train_run(_tiny_config(), 0, tiny_data, tmp_path, options)
+    assert result.last_epoch == 2
+    state = _state(result.checkpoint_dir)
+    assert all(value.device.type == "cpu" for value in state["state_dict"].values())

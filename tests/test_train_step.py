@@ -136,3 +136,33 @@ def test_eval_output_after_three_steps(trainstep):
     assert torch.allclose(got, expected, rtol=RTOL, atol=ATOL), (
         f"max difference {(got - expected).abs().max().item():.3g}"
     )
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_steps_on_gpu_match_torch7(reference_dir):
+    # Full float32 on the GPU: TF32 would round products to 10 mantissa bits.
+    folder = reference_dir / "trainstep" / "resnet-possrelu-8-cifar10"
+    previous = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    try:
+        model = port.convert(t7.load(folder / "model_0.t7"))
+        _disable_inplace_bias(model)
+        model.train().cuda()
+        batch = t7.load(folder / "batch.t7")
+        inputs = torch.from_numpy(np.array(batch["input"])).cuda()
+        targets = (torch.from_numpy(np.array(batch["target"])) - 1).cuda()
+        optimizer = make_sgd(model, SGDSettings(lr=0.1))
+        for _ in range(3):
+            train_step(model, optimizer, inputs, targets)
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = previous
+
+    reference = port.convert(t7.load(folder / "model_3.t7")).state_dict()
+    state = model.state_dict()
+    for key, expected in reference.items():
+        if key.endswith("num_batches_tracked"):
+            continue
+        got = state[key].cpu()
+        assert torch.allclose(got, expected, rtol=RTOL, atol=ATOL), (
+            f"{key}: max difference {(got - expected).abs().max().item():.3g}"
+        )
