@@ -256,3 +256,27 @@ def test_signal_leaves_resumable_run(tmp_path, tiny_configs, signum):
     assert resumed.returncode == 0, resumed.stderr
     assert [r["epoch"] for r in read_metrics(metrics)] == [*done, done[-1] + 1]
     assert load_resume_checkpoint(checkpoint_dir)["epoch"] == done[-1] + 1
+
+
+def test_parallel_jobs_report_failed_workers(tmp_path, tiny_configs):
+    result = CliRunner().invoke(
+        cli,
+        [
+            "reproduce",
+            "tiny",
+            "--configs",
+            str(tiny_configs),
+            "--data",
+            str(tmp_path / "none"),
+            "--seeds",
+            "0-1",
+            "--epochs",
+            "1",
+            "--jobs",
+            "2",
+            "--out",
+            str(tmp_path / "out"),
+        ],
+    )
+    assert result.exit_code == 2
+    assert "error: 2 of 2 runs failed in their worker processes" in result.output

@@ -9,7 +9,8 @@ NOTE: running several small CIFAR networks per GPU is meant to keep a large GPU 
 but the gain has not been measured. benchmarks/train_speed.py times one run at a time.
 
 Each worker handles SIGINT and SIGTERM like a single run. The parent forwards SIGTERM to
-its workers and starts no new run after a signal.
+its workers (Ctrl-C on a terminal reaches them directly) and starts no new run after a
+signal.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -141,18 +143,24 @@ def _worker(item: PlannedRun, data, out_dir, options, queue, threads) -> None:
         torch.set_num_threads(threads)
     from frelu_tools.train.progress import ProgressLog
 
+    name = item.config.run_name(item.seed)
     with StopRequest() as stop:
-        dataset = load_dataset(item.config.dataset, data)
-        result = train_run(
-            item.config,
-            item.seed,
-            dataset,
-            out_dir,
-            _options_for(item, options),
-            resume=item.resume,
-            progress=ProgressLog(item.config.run_name(item.seed)),
-            should_stop=stop,
-        )
+        try:
+            dataset = load_dataset(item.config.dataset, data)
+            result = train_run(
+                item.config,
+                item.seed,
+                dataset,
+                out_dir,
+                _options_for(item, options),
+                resume=item.resume,
+                progress=ProgressLog(name),
+                should_stop=stop,
+            )
+        except FreluToolsError as error:
+            # A user's mistake (missing data, an existing run): one line, no traceback.
+            log.error("%s: %s", name, error)
+            sys.exit(2)
     queue.put(result)
 
 
@@ -166,6 +174,7 @@ def _run_parallel(planned, data, out_dir, options, jobs):
     pending = list(planned)
     running: list = []
     results: list[RunResult] = []
+    failed = 0
     with StopRequest() as stop:
         forwarded = False
         while pending or running:
@@ -179,9 +188,12 @@ def _run_parallel(planned, data, out_dir, options, jobs):
                 process.start()
                 running.append(process)
             if stop() and not forwarded:
-                for process in running:
-                    if process.is_alive():
-                        process.terminate()  # SIGTERM: the worker stops after an iteration
+                # A terminal's Ctrl-C reaches the workers directly, in the same process
+                # group; a second SIGINT would make them abort, so only SIGTERM is passed on.
+                if stop.signal_name == "SIGTERM":
+                    for process in running:
+                        if process.is_alive():
+                            process.terminate()  # the worker stops after an iteration
                 forwarded = True
                 pending.clear()
             for process in list(running):
@@ -189,9 +201,17 @@ def _run_parallel(planned, data, out_dir, options, jobs):
                 if not process.is_alive():
                     running.remove(process)
                     if process.exitcode not in (0, -signal.SIGTERM):
-                        log.error("a worker process exited with code %s", process.exitcode)
+                        log.error(
+                            "worker process %d exited with code %s", process.pid, process.exitcode
+                        )
+                        failed += 1
             while not queue.empty():
                 results.append(queue.get())
         while not queue.empty():
             results.append(queue.get())
-        return results, stop.signal_name
+    if failed:
+        raise FreluToolsError(
+            f"{failed} of {len(planned)} runs failed in their worker processes; the "
+            "messages above name them"
+        )
+    return results, stop.signal_name
