@@ -123,3 +123,13 @@ def test_top_errors_fewer_than_five_classes():
     top1, top5 = top_errors(output, torch.tensor([0, 0]))
     assert top1.item() == pytest.approx(50.0)
     assert top5.item() == pytest.approx(0.0)
+
+
+def test_top_errors_double_precision_as_lua():
+    from frelu_tools.train.logfile import best_line
+
+    output = torch.eye(3)
+    top1, _ = top_errors(output, torch.tensor([0, 2, 1]))
+    assert top1.item() == 100.0 * (1.0 - 1.0 / 3.0)
+    # Lua's print writes numbers with %.14g.
+    assert best_line(True, top1.item(), 0.0) == " ! Best model \t66.666666666667\t0"

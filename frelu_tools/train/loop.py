@@ -132,7 +132,7 @@ def train_epoch(
         step = train_step(model, optimizer, inputs, targets, autocast_dtype)
 
         n = len(indices)
-        sums += torch.stack([step.top1_err, step.top5_err, step.loss]).double() * n
+        sums += torch.stack([step.top1_err, step.top5_err, step.loss.double()]) * n
         seen += n
         if progress is not None:
             elapsed = time.perf_counter() - start
@@ -180,7 +180,7 @@ def evaluate(
         top1, top5 = top_errors(output, targets)
 
         n = len(indices)
-        sums += torch.stack([top1, top5, loss]).double() * n
+        sums += torch.stack([top1, top5, loss.double()]) * n
         seen += n
         if progress is not None:
             elapsed = time.perf_counter() - start

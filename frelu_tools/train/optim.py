@@ -74,12 +74,14 @@ def top_errors(output: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor
     """Top-1 and top-5 error of a batch in percent, as `Trainer:computeScore` in `train.lua`.
 
     With fewer than 5 classes the second value is the top-`num_classes` error (0).
-    Returns 0-dim float tensors on the device of `output`, so no host sync happens here.
+    Returns 0-dim float64 tensors on the device of `output`, so no host sync happens
+    here. Lua computes these in double precision, and float64 keeps the logged values
+    equal to Torch7's also for batch sizes that are not a power of two.
     """
     k = min(5, output.shape[1])
     predictions = output.float().topk(k, dim=1, largest=True, sorted=True).indices
     correct = predictions.eq(target.view(-1, 1))
     batch_size = output.shape[0]
-    top1 = 100.0 * (1.0 - correct[:, :1].sum().float() / batch_size)
-    top5 = 100.0 * (1.0 - correct[:, :k].sum().float() / batch_size)
+    top1 = 100.0 * (1.0 - correct[:, :1].sum().double() / batch_size)
+    top5 = 100.0 * (1.0 - correct[:, :k].sum().double() / batch_size)
     return top1, top5
