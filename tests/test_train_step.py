@@ -15,7 +15,6 @@ from frelu_tools import port, t7
 from frelu_tools.port.checkpoint import split_flat_buffer
 from frelu_tools.train.loop import train_step
 from frelu_tools.train.optim import SGDSettings, make_sgd
-from frelu_tools.train.run import _disable_inplace_bias
 
 RTOL, ATOL = 1e-4, 1e-5
 
@@ -29,7 +28,6 @@ def trainstep(request):
     folder = REFERENCE_DIR / "trainstep" / "resnet-possrelu-8-cifar10"
 
     model = port.convert(t7.load(folder / "model_0.t7"))
-    _disable_inplace_bias(model)
     model.train()
     batch = t7.load(folder / "batch.t7")
     inputs = torch.from_numpy(np.array(batch["input"]))
@@ -146,7 +144,6 @@ def test_steps_on_gpu_match_torch7(reference_dir):
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
     try:
         model = port.convert(t7.load(folder / "model_0.t7"))
-        _disable_inplace_bias(model)
         model.train().cuda()
         batch = t7.load(folder / "batch.t7")
         inputs = torch.from_numpy(np.array(batch["input"])).cuda()

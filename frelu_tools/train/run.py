@@ -167,19 +167,7 @@ def build_model(
         models.initialise(model, architecture, None)
     else:
         model = port.build(architecture)
-    _disable_inplace_bias(model)
     return model.train(), architecture
-
-
-def _disable_inplace_bias(model: torch.nn.Module) -> None:
-    # Torch7's in-place nn.MyAdd after an in-place ReLU works because MyAdd subtracts its
-    # bias again in the backward pass. In autograd, adding into the ReLU output in place
-    # overwrites the tensor that ReLU's backward needs. The output is the same either way.
-    from frelu_tools.nn import FReLUBias
-
-    for module in model.modules():
-        if isinstance(module, FReLUBias):
-            module.inplace = False
 
 
 def _check_resume_matches(checkpoint: dict, config: RunConfig) -> None:
