@@ -93,7 +93,10 @@ def _format_seeds(seeds: list[int]) -> str:
     help="Output folder for log/ and checkpoints/.",
 )
 @click.option(
-    "--device", default="cpu", show_default=True, help="Training device: cpu, cuda or cuda:N."
+    "--device",
+    default="auto",
+    show_default=True,
+    help="Training device: cpu, cuda or cuda:N; auto takes cuda where torch sees a GPU.",
 )
 @click.option(
     "--resume",
@@ -188,6 +191,10 @@ def reproduce_command(
     from frelu_tools.train.schedule import plan_runs, run_planned
 
     _configure_logging()
+    if device == "auto":
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     seed_list = parse_seeds(seeds) if seeds else None
     options = RunOptions(
         device=device,
