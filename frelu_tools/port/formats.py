@@ -320,12 +320,28 @@ def _model_from_payload(payload, path) -> torch.nn.Module:
     return _build(spec, payload["state_dict"], path)
 
 
-def _load_safetensors(path) -> torch.nn.Module:
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file, safe_open
+def read_safetensors(path, framework: str = "pt") -> tuple[dict, dict, dict]:
+    """Read a `.safetensors` model that `save_safetensors` wrote, without building it.
+
+    Args:
+        path: the file.
+        framework: "pt" for torch tensors, "np" for numpy arrays.
+
+    Returns:
+        The architecture spec, the state_dict and the file's metadata strings.
+
+    Raises:
+        ModelFormatError: not a safetensors file, or one without frelu-tools metadata.
+    """
+    from safetensors import SafetensorError, safe_open
+
+    if framework == "np":
+        from safetensors.numpy import load_file
+    else:
+        from safetensors.torch import load_file
 
     try:
-        with safe_open(str(path), framework="pt") as file:
+        with safe_open(str(path), framework=framework) as file:
             metadata = file.metadata() or {}
         state_dict = load_file(str(path))
     except (SafetensorError, OSError) as error:
@@ -334,7 +350,12 @@ def _load_safetensors(path) -> torch.nn.Module:
         raise ModelFormatError(
             f"{path}: safetensors file without frelu-tools architecture metadata"
         )
-    return _build(json.loads(metadata["architecture"]), state_dict, path)
+    return json.loads(metadata["architecture"]), state_dict, metadata
+
+
+def _load_safetensors(path) -> torch.nn.Module:
+    spec, state_dict, _ = read_safetensors(path)
+    return _build(spec, state_dict, path)
 
 
 def _load_exported(path) -> torch.nn.Module:

@@ -5,14 +5,13 @@ from the spec and the FReLU, SReLU and PReLU values from the state_dict. Nothing
 built or unpickled beyond plain types and tensors (`torch.load(weights_only=True)`).
 """
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from frelu_tools.errors import FreluToolsError
 from frelu_tools.port.checkpoint import CHECKPOINT_FORMAT
-from frelu_tools.port.formats import MODEL_FORMAT
+from frelu_tools.port.formats import MODEL_FORMAT, ModelFormatError, read_safetensors
 from frelu_tools.show.model import format_model_report, model_report
 from frelu_tools.show.sniff import ZIP_SIGNATURE
 from frelu_tools.show.table import format_number
@@ -32,25 +31,16 @@ def _numpy_state_dict(state_dict: dict) -> dict:
 
 
 def _read_safetensors(path: Path) -> tuple[dict, dict, dict]:
-    from safetensors import SafetensorError, safe_open
-    from safetensors.numpy import load_file
-
     try:
-        with safe_open(str(path), framework="np") as file:
-            metadata = file.metadata() or {}
-        state_dict = load_file(str(path))
-    except (SafetensorError, OSError) as error:
-        raise ConvertedFileError(f"{path}: not a valid safetensors file: {error}") from None
-    if metadata.get("format") != MODEL_FORMAT or "architecture" not in metadata:
-        raise ConvertedFileError(
-            f"{path}: safetensors file without frelu-tools architecture metadata"
-        )
+        spec, state_dict, metadata = read_safetensors(path, framework="np")
+    except ModelFormatError as error:
+        raise ConvertedFileError(str(error)) from None
     info = {
         "format": metadata["format"],
         "tool_version": metadata.get("tool_version"),
         "source": {"name": metadata.get("source_name"), "sha256": metadata.get("source_sha256")},
     }
-    return json.loads(metadata["architecture"]), state_dict, info
+    return spec, state_dict, info
 
 
 def _read_pt(path: Path) -> tuple[dict, dict, dict]:
