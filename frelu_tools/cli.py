@@ -9,7 +9,7 @@ from frelu_tools import __version__
 from frelu_tools.errors import FreluToolsError
 
 # name -> (module, attribute, one-line help). A command's module is imported only when
-# that command runs, so `show` never waits for torch and `--help` waits for nothing.
+# that command runs, so `--help` imports no command and `show` on a .t7 file loads no torch.
 _COMMANDS = {
     "show": (
         "frelu_tools.commands.show",

@@ -2,6 +2,7 @@ import subprocess
 import sys
 
 from click.testing import CliRunner
+from conftest import REPO
 
 from frelu_tools.cli import _COMMANDS, cli
 
@@ -29,3 +30,14 @@ def test_unknown_command_exits_2():
 def test_help_imports_no_torch():
     code = "import sys; from frelu_tools.cli import cli; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_show_t7_imports_no_torch():
+    code = (
+        "import sys; from click.testing import CliRunner; from frelu_tools.cli import cli; "
+        "result = CliRunner().invoke(cli, ['show', sys.argv[1]]); "
+        "assert result.exit_code == 0, result.output; "
+        "assert 'torch' not in sys.modules"
+    )
+    model = REPO / "data" / "resnet-possrelu-20-cifar10.t7"
+    subprocess.run([sys.executable, "-c", code, str(model)], check=True)
