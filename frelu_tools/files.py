@@ -16,6 +16,10 @@ from pathlib import Path
 from frelu_tools.errors import FreluToolsError
 
 
+class OutputFolderError(FreluToolsError):
+    """The folder an output file should go into does not exist or is not a folder."""
+
+
 class OutputExistsError(FreluToolsError):
     """The output file exists already and overwriting was not requested."""
 
@@ -44,12 +48,19 @@ def atomic_write(path, *, force: bool = False) -> Iterator[Path]:
 
     Raises:
         OutputExistsError: `path` exists and `force` is false.
+        OutputFolderError: the folder of `path` does not exist.
 
     Example:
         >>> with atomic_write("model.pt") as tmp:
         ...     torch.save(obj, tmp)
     """
     path = Path(path)
+    folder = path.parent
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise OutputFolderError(f"{path}: the output folder {folder} {what}; create it first")
+    if path.is_dir():
+        raise OutputFolderError(f"{path}: is a folder; give a file name for the output")
     if path.exists() and not force:
         raise OutputExistsError(path)
 

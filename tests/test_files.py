@@ -3,7 +3,7 @@ import stat
 
 import pytest
 
-from frelu_tools.files import OutputExistsError, atomic_write
+from frelu_tools.files import OutputExistsError, OutputFolderError, atomic_write
 
 
 def test_atomic_write_follows_umask(tmp_path):
@@ -25,3 +25,17 @@ def test_atomic_write_keeps_existing_file(tmp_path):
             tmp.write_bytes(b"new")
     assert target.read_bytes() == b"mine"
     assert list(tmp_path.iterdir()) == [target]
+
+
+def test_atomic_write_missing_folder(tmp_path):
+    target = tmp_path / "missing" / "model.pt"
+    with pytest.raises(OutputFolderError, match="missing does not exist; create it first"):
+        with atomic_write(target) as tmp:
+            tmp.write_bytes(b"new")
+    assert not (tmp_path / "missing").exists()
+
+
+def test_atomic_write_target_is_folder(tmp_path):
+    with pytest.raises(OutputFolderError, match="is a folder"):
+        with atomic_write(tmp_path, force=True) as tmp:
+            tmp.write_bytes(b"new")
