@@ -17,7 +17,7 @@ from frelu_tools.errors import FreluToolsError
 
 
 class OutputFolderError(FreluToolsError):
-    """The folder an output file should go into does not exist or is not a folder."""
+    """The folder of an output file is missing, not a folder, or not writable."""
 
 
 class OutputExistsError(FreluToolsError):
@@ -48,7 +48,7 @@ def atomic_write(path, *, force: bool = False) -> Iterator[Path]:
 
     Raises:
         OutputExistsError: `path` exists and `force` is false.
-        OutputFolderError: the folder of `path` does not exist.
+        OutputFolderError: the folder of `path` is missing or not writable.
 
     Example:
         >>> with atomic_write("model.pt") as tmp:
@@ -64,7 +64,13 @@ def atomic_write(path, *, force: bool = False) -> Iterator[Path]:
     if path.exists() and not force:
         raise OutputExistsError(path)
 
-    descriptor, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        descriptor, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    except OSError as error:
+        raise OutputFolderError(
+            f"{path}: cannot create a file in {folder} ({error.strerror}); "
+            "choose a folder you can write to"
+        ) from None
     os.close(descriptor)
     tmp = Path(name)
     try:
