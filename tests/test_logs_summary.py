@@ -1,3 +1,4 @@
+import io
 import math
 
 import pandas as pd
@@ -146,6 +147,18 @@ def test_unknown_format_rejected():
 def test_missing_depth_shown_as_dash():
     table = summarize(read_logs([TEST_DATA / "logs" / "a_cifar100_pelu-smallnet-relu-bn_seed0"]))
     assert format_table(table).splitlines()[2].split("|")[5].strip() == "-"
+
+
+def test_integer_depths_beside_missing_ones():
+    # The cifar100 runs have no depth. The others must still show 8 and 20, not 8.0 and 20.0.
+    table = summarize(read_logs([TEST_DATA / "logs"]))
+    assert table["depth"].dtype == pd.Int64Dtype()
+    markdown = [line.split("|")[5].strip() for line in format_table(table).splitlines()[2:]]
+    assert sorted(set(markdown)) == ["-", "20", "8"]
+    latex = [line.split(" & ")[4] for line in format_table(table, "latex").splitlines()[4:-2]]
+    assert sorted(set(latex)) == ["-", "20", "8"]
+    csv = pd.read_csv(io.StringIO(format_table(table, "csv")), dtype=str, keep_default_na=False)
+    assert sorted(set(csv["depth"])) == ["", "20", "8"]
 
 
 def test_tidy_long_form():

@@ -68,6 +68,8 @@ def summarize(frame: pd.DataFrame) -> pd.DataFrame:
             }
         )
     runs = pd.DataFrame(per_run)
+    # Built from dicts, a depth column with a missing value turns float (8.0, 20.0).
+    runs["depth"] = runs["depth"].astype("Int64")
 
     rows = []
     for _, group in runs.groupby(GROUP_KEYS, sort=True, dropna=False):
@@ -89,9 +91,11 @@ def summarize(frame: pd.DataFrame) -> pd.DataFrame:
             }
         )
     table = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
-    if all(depth is None or pd.api.types.is_integer(depth) for depth in table["depth"]):
+    # Check the values before the frame casts them, because ints and None read as floats.
+    depths = [row["depth"] for row in rows]
+    if all(depth is None or pd.api.types.is_integer(depth) for depth in depths):
         # A --label that merges depths leaves text such as "8/20", kept as it is.
-        table["depth"] = table["depth"].astype("Int64")
+        table["depth"] = pd.array(depths, dtype="Int64")
     return table
 
 
