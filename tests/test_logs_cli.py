@@ -194,3 +194,22 @@ def test_plot_missing_path(runner, tmp_path):
     result = runner.invoke(cli, ["plot", str(tmp_path / "missing")])
     assert result.exit_code == 2
     assert "does not exist" in result.stderr
+
+
+@pytest.mark.parametrize(("option", "values"), [("--xlim", ["5", "1"]), ("--ylim", ["10", "10"])])
+def test_plot_reversed_limits_rejected(runner, tmp_path, option, values):
+    out = tmp_path / "curves.png"
+    result = runner.invoke(cli, ["plot", str(SHIPPED), option, *values, "--out", str(out)])
+    assert result.exit_code == 2
+    assert f"Invalid value for '{option}'" in result.stderr
+    assert "the lower bound must be below the upper bound" in result.stderr
+    assert not out.exists()
+
+
+def test_plot_compare_one_folder_rejected(runner, tmp_path):
+    out = tmp_path / "p8.png"
+    result = runner.invoke(cli, ["plot", "--compare", str(SHIPPED), "--out", str(out)])
+    assert result.exit_code == 2
+    assert "'--out' is an option, not a folder" in result.stderr
+    assert "--compare takes two folders" in result.stderr
+    assert "does not exist" not in result.stderr

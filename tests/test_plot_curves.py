@@ -73,6 +73,42 @@ def test_single_run_has_no_band():
     assert legend_texts(axes)[0] == "resnet-8, best test 27.34"
 
 
+def test_one_epoch_run_gets_a_marker(shipped):
+    # Without a marker, a line of one point draws nothing.
+    first = shipped[(shipped["config"] == "resnet-possrelu-20") & (shipped["epoch"] == 1)]
+    first = first[first["source"] == first["source"].iloc[0]]
+    frame = pd.concat([shipped.assign(set="a"), first.assign(set="b")], ignore_index=True)
+    axes = plot_curves(frame, split="test", set_column="set").axes[0]
+    assert len(axes.lines) == 3
+    single = axes.lines[2]
+    assert single.get_marker() == "o"
+    assert single.get_markevery() == [0]
+    assert list(single.get_xdata()) == [1]
+    # Lines of several points stay plain.
+    assert [line.get_marker() for line in axes.lines[:2]] == ["None", "None"]
+
+
+def test_point_between_gaps_gets_a_marker(shipped):
+    frame = shipped[shipped["config"] == "resnet-20"].copy()
+    frame.loc[frame["epoch"].isin([2, 4]), "test_top1_err"] = math.nan
+    line = plot_curves(frame, split="test").axes[0].lines[0]
+    # Epochs 1 and 3 have no finite neighbour left.
+    assert line.get_markevery() == [0, 2]
+
+
+def test_one_epoch_axis_has_whole_epochs(shipped):
+    frame = shipped[shipped["epoch"] == 1]
+    axes = plot_curves(frame).axes[0]
+    assert axes.get_xlim() == (0, 2)
+    assert all(tick == int(tick) for tick in axes.get_xticks())
+
+
+@pytest.mark.parametrize("limits", [{"xlim": (5, 1)}, {"ylim": (3, 3)}])
+def test_reversed_limits_rejected(shipped, limits):
+    with pytest.raises(PlotError, match="lower bound must be below the upper bound"):
+        plot_curves(shipped, **limits)
+
+
 def test_band_range_spans_seeds(shipped):
     axes = plot_curves(shipped, split="test", band="range").axes[0]
     seeds = shipped[shipped["config"] == "resnet-20"].groupby("epoch")["test_top1_err"]

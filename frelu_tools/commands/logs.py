@@ -23,6 +23,30 @@ _LABEL = click.option(
 _FORCE = click.option("--force", is_flag=True, help="Overwrite output files that exist.")
 
 
+class _CompareFolder(click.Path):
+    """Path type of --compare that rejects an option name taken as one of its values."""
+
+    def convert(self, value, param, ctx):
+        # Given one folder, click takes the next option name (--out) as the second.
+        if isinstance(value, str) and value.startswith("--"):
+            self.fail(
+                f"{value!r} is an option, not a folder; --compare takes two folders, DIR_A DIR_B",
+                param,
+                ctx,
+            )
+        return super().convert(value, param, ctx)
+
+
+def _check_limits(ctx, param, value):
+    if value is not None and not value[0] < value[1]:
+        raise click.BadParameter(
+            f"{value[0]:g} {value[1]:g}: the lower bound must be below the upper bound",
+            ctx,
+            param,
+        )
+    return value
+
+
 def _read(paths, labels) -> pd.DataFrame:
     if labels and len(labels) not in (1, len(paths)):
         raise FreluToolsError(
@@ -39,7 +63,7 @@ def _read(paths, labels) -> pd.DataFrame:
 @click.option(
     "--compare",
     nargs=2,
-    type=click.Path(exists=True, path_type=Path),
+    type=_CompareFolder(exists=True, path_type=Path),
     metavar="DIR_A DIR_B",
     help="Overlay two sets of logs (e.g. original Torch7 runs and a reproduction); the "
     "line style tells the sets apart. Takes the place of LOGS_OR_DIRS.",
@@ -73,8 +97,22 @@ def _read(paths, labels) -> pd.DataFrame:
     help="Band around the mean of a configuration's seeds: one standard deviation, or "
     "minimum to maximum.",
 )
-@click.option("--xlim", nargs=2, type=float, metavar="MIN MAX", help="Epoch axis limits.")
-@click.option("--ylim", nargs=2, type=float, metavar="MIN MAX", help="Error axis limits.")
+@click.option(
+    "--xlim",
+    nargs=2,
+    type=float,
+    callback=_check_limits,
+    metavar="MIN MAX",
+    help="Epoch axis limits.",
+)
+@click.option(
+    "--ylim",
+    nargs=2,
+    type=float,
+    callback=_check_limits,
+    metavar="MIN MAX",
+    help="Error axis limits.",
+)
 @click.option("--log-y", is_flag=True, help="Logarithmic error axis.")
 @click.option(
     "--out",

@@ -76,9 +76,10 @@ def plot_curves(
         gives the best test error (mean ± std over seeds) of its configuration.
 
     Raises:
-        PlotError: an unknown option, no test values for the metric, or an empty frame.
+        PlotError: an unknown option, a limit whose lower bound is not below its upper
+            one, no test values for the metric, or an empty frame.
     """
-    _check_options(metric, split, band)
+    _check_options(metric, split, band, xlim, ylim)
     train_column, test_column, ylabel = METRICS[metric]
     if metric == "loss" and split == "test":
         raise PlotError("the logs contain no test loss; plot the training loss instead")
@@ -129,6 +130,10 @@ def plot_curves(
                 )
 
         handles.extend(_style_key(splits, sets, set_column is not None))
+        if xlim is None and frame["epoch"].nunique() == 1:
+            # Around a single epoch, matplotlib would place ticks at fractions such as 0.99.
+            epoch = frame["epoch"].iloc[0]
+            xlim = (epoch - 1, epoch + 1)
         _finish_axes(figure, axes, handles, ylabel, xlim, ylim, log_y)
         datasets = [d for d in dict.fromkeys(frame["dataset"]) if isinstance(d, str)]
         if datasets and not several_datasets:
@@ -162,13 +167,19 @@ def _finish_axes(figure: Figure, axes, handles: list, ylabel: str, xlim, ylim, l
         axes.set_ylim(*ylim)
 
 
-def _check_options(metric: str, split: str, band: str):
+def _check_options(metric: str, split: str, band: str, xlim, ylim):
     if metric not in METRICS:
         raise PlotError(f"unknown metric {metric!r}; expected one of {', '.join(METRICS)}")
     if split not in SPLITS:
         raise PlotError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
     if band not in BANDS:
         raise PlotError(f"unknown band {band!r}; expected one of {', '.join(BANDS)}")
+    for name, limits in (("xlim", xlim), ("ylim", ylim)):
+        if limits is not None and not limits[0] < limits[1]:
+            raise PlotError(
+                f"invalid {name} {limits[0]:g} {limits[1]:g}: "
+                "the lower bound must be below the upper bound"
+            )
 
 
 def _configurations(frame: pd.DataFrame) -> dict:
@@ -221,6 +232,14 @@ def _draw(axes, rows: pd.DataFrame, column: str, colour, style: dict, band: str)
             low, high = mean - spread, mean + spread
         else:
             low, high = np.nanmin(values, axis=1), np.nanmax(values, axis=1)
+    # A point with no finite neighbour (a one-epoch run, or a point between gaps) has no
+    # line segment to show it. Such points get a marker, and the rest stays a plain line.
+    finite = np.isfinite(mean)
+    before = np.concatenate([[False], finite[:-1]])
+    after = np.concatenate([finite[1:], [False]])
+    isolated = np.flatnonzero(finite & ~before & ~after)
+    if isolated.size:
+        style.update(marker="o", markersize=6, markevery=isolated.tolist())
     axes.plot(epochs, mean, color=colour, **style)
     if values.shape[1] > 1 and band_alpha is not None:
         axes.fill_between(epochs, low, high, color=colour, alpha=band_alpha, linewidth=0)
