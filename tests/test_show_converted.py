@@ -98,8 +98,9 @@ def test_exported_program_rejected(tmp_path):
 
     assert result.exit_code == 2
     assert result.stderr == (
-        f"error: {path}: an exported program keeps no architecture spec; show the .pt or "
-        ".safetensors file written next to it\n"
+        f"error: {path}: an exported program keeps no architecture spec; show the Torch7 "
+        ".t7 file it was converted from, or convert that again with --format pt and "
+        "show the .pt file\n"
     )
 
 

@@ -91,8 +91,9 @@ def converted_report(path: Path | str) -> dict:
     path = Path(path)
     if path.suffix == ".pt2":
         raise ConvertedFileError(
-            f"{path}: an exported program keeps no architecture spec; show the .pt or "
-            ".safetensors file written next to it"
+            f"{path}: an exported program keeps no architecture spec; show the Torch7 "
+            ".t7 file it was converted from, or convert that again with --format pt and "
+            "show the .pt file"
         )
     with open(path, "rb") as file:
         is_zip = file.read(4) == ZIP_SIGNATURE
