@@ -310,8 +310,10 @@ def test_cli_reference_fails_beyond_tolerance(tmp_path):
     verdict = result.stdout.splitlines()[-1]
     assert verdict.startswith("FAILED: ")
     assert verdict.endswith(
-        " of 20 elements outside |out - ref| <= atol + rtol * |ref| with atol=1e-09, rtol=0"
+        " of 20 elements outside |out - ref| <= atol + rtol * |ref| with atol=1e-09, rtol=0 "
+        f"({tmp_path / 'example.pt'} was written; delete it or loosen --rtol/--atol)"
     )
+    assert frelu_tools.load_model(tmp_path / "example.pt") is not None
 
 
 @needs_reference
@@ -338,6 +340,8 @@ def test_cli_reference_shape_mismatch(tmp_path):
     assert result.stderr == (
         f"error: the model's output has shape (2, 10) but {other_output} has (2, 100)\n"
     )
+    assert result.stdout == ""
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_cli_default_output_name(tmp_path):
@@ -455,6 +459,169 @@ def test_cli_missing_file(tmp_path):
 
     assert result.exit_code == 2
     assert "does not exist" in result.stderr
+
+
+# --- output format and name --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("format", formats.FORMATS)
+def test_cli_format_from_output_suffix(format, tmp_path):
+    output = tmp_path / f"model{SUFFIX[format]}"
+
+    result = _invoke(EXAMPLE, "-o", output, "-q", "--reference", EXAMPLE_INPUT, EXAMPLE_OUTPUT)
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(f"wrote {output} ({format}, 269,741 parameters, ")
+    assert result.stdout.splitlines()[-1].startswith("passed: ")
+
+
+def test_cli_other_suffix_is_pt(tmp_path):
+    output = tmp_path / "model.bin"
+
+    result = _invoke(EXAMPLE, "-o", output, "-q")
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(f"wrote {output} (pt, ")
+    assert torch.load(output, weights_only=True)["format"] == formats.MODEL_FORMAT
+
+
+@pytest.mark.parametrize(
+    ("format", "name", "named"),
+    [("exported", "out2.pt", "pt"), ("pt", "out.safetensors", "safetensors")],
+)
+def test_cli_format_contradicts_suffix(format, name, named, tmp_path):
+    output = tmp_path / name
+
+    result = _invoke(EXAMPLE, "-o", output, "--format", format)
+
+    assert result.exit_code == 2
+    suffix = output.suffix
+    assert result.stderr == (
+        f"error: {output}: the suffix {suffix} is that of the {named} format, not "
+        f"{format}; name the file {output.stem}{SUFFIX[format]} or drop --format\n"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_convert_file_format_from_suffix(tmp_path):
+    result = formats.convert_file(EXAMPLE, tmp_path / "model.safetensors")
+
+    assert result.format == "safetensors"
+    assert frelu_tools.load_model(result.path) is not None
+    with pytest.raises(formats.OutputNameError):
+        formats.convert_file(EXAMPLE, tmp_path / "other.safetensors", format="pt")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["model.safetensors"]
+
+
+def test_folder_output_other_suffix(tmp_path):
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    output = tmp_path / "ckpt.safetensors"
+
+    result = _invoke(folder, "-o", output)
+
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"error: {output}: a checkpoint folder is written in the pt format only, not as "
+        "safetensors; name the output ckpt.pt\n"
+    )
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["checkpoints"]
+
+
+# --- input errors write nothing ----------------------------------------------------------
+
+
+def test_reference_mismatch_writes_nothing(tmp_path):
+    # The input file as the expected output: (2, 3, 32, 32) against the model's (2, 10).
+    output = tmp_path / "example.pt"
+
+    result = _invoke(EXAMPLE, "-o", output, "--reference", EXAMPLE_INPUT, EXAMPLE_INPUT)
+
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1] == (
+        f"error: the model's output has shape (2, 10) but {EXAMPLE_INPUT} has (2, 3, 32, 32)"
+    )
+    assert "wrote" not in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("kind", ["text", "module"])
+def test_unreadable_reference_writes_nothing(kind, tmp_path):
+    references = tmp_path / "references"
+    references.mkdir()
+    if kind == "text":
+        expected = references / "notes.t7"
+        expected.write_text("not a tensor\n")
+    else:
+        expected = EXAMPLE
+    output = tmp_path / "example.pt"
+
+    result = _invoke(EXAMPLE, "-o", output, "-q", "--reference", EXAMPLE_INPUT, expected)
+
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error: {expected}")
+    assert result.stderr.count("\n") == 1
+    assert result.stdout == ""
+    assert not output.exists()
+
+
+@needs_reference
+def test_folder_reference_mismatch_writes_nothing(tmp_path):
+    folder = REFERENCE_DIR / "runs" / "a_cifar10_resnet-possrelu-8_seed0" / "checkpoints"
+    output = tmp_path / "ckpt.pt"
+
+    result = _invoke(folder, "-o", output, "-q", "--reference", EXAMPLE_INPUT, EXAMPLE_INPUT)
+
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"error: the model's output has shape (2, 10) but {EXAMPLE_INPUT} has (2, 3, 32, 32)\n"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("shape", ["3x32", "3x32x32x1", "3x0x32", "3xax32", "32"])
+def test_invalid_sample_shape_writes_nothing(shape, tmp_path):
+    output = tmp_path / "example.pt2"
+
+    result = _invoke(EXAMPLE, "-o", output, "--format", "exported", "--sample-shape", shape)
+
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"error: invalid --sample-shape {shape}: expected C x H x W, three positive integers "
+        "separated by x, such as 3x32x32\n"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_log_without_options_rejected(tmp_path):
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    notes = tmp_path / "notes.t7"
+    notes.write_text("learning rate looked too high\n * Epoch # 1 nothing else\n")
+
+    result = _invoke(folder, "--log", notes)
+
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"error: {notes}: not a training log: no 'th main.lua' command line found to read "
+        "the options from; pass the run's .log file or drop --log\n"
+    )
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["checkpoints", "notes.t7"]
+
+
+@needs_reference
+def test_run_folder_log_without_options(tmp_path):
+    folder = REFERENCE_DIR / "runs" / "a_cifar10_resnet-possrelu-8_seed0" / "checkpoints"
+    notes = tmp_path / "notes.t7"
+    notes.write_text("not a log\n")
+    output = tmp_path / "ckpt.pt"
+
+    result = _invoke(folder, "-o", output, "--log", notes)
+
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1].startswith(f"error: {notes}: not a training log")
+    assert "reading options" not in result.stderr
+    assert not output.exists()
 
 
 # --- atomic writes -----------------------------------------------------------------------

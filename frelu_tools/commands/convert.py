@@ -12,16 +12,31 @@ from frelu_tools.port import checkpoint as checkpoints
 from frelu_tools.port import formats
 
 
-def _parse_shape(text: str) -> tuple[int, ...]:
+class ConvertOptionError(FreluToolsError):
+    """Options of `convert` that do not fit together or with the files they name."""
+
+
+def _parse_sample_shape(text: str) -> tuple[int, int, int]:
     try:
         sizes = tuple(int(part) for part in text.lower().split("x"))
     except ValueError:
         sizes = ()
-    if not sizes or any(size < 1 for size in sizes):
-        raise click.BadParameter(
-            f"invalid shape {text!r}: expected sizes separated by x, such as 3x32x32"
+    if len(sizes) != 3 or any(size < 1 for size in sizes):
+        raise ConvertOptionError(
+            f"invalid --sample-shape {text}: expected C x H x W, three positive integers "
+            "separated by x, such as 3x32x32"
         )
     return sizes
+
+
+def _check_log(log_path: Path) -> None:
+    # The folder conversion reads a log without options like no log at all. That suits a
+    # log it found itself, but would hide a wrong file named with --log.
+    if not checkpoints.read_run_log(log_path)["options"]:
+        raise ConvertOptionError(
+            f"{log_path}: not a training log: no 'th main.lua' command line found to read "
+            "the options from; pass the run's .log file or drop --log"
+        )
 
 
 @contextlib.contextmanager
@@ -43,7 +58,7 @@ def _progress(quiet: bool):
         logger.setLevel(previous_level)
 
 
-def _echo_check(check: formats.ReferenceCheck) -> None:
+def _echo_check(check: formats.ReferenceCheck, path: Path) -> None:
     shape = "x".join(str(size) for size in check.shape)
     click.echo(
         f"reference: {shape} output, max abs diff {check.max_abs_diff:.3g}, "
@@ -53,7 +68,10 @@ def _echo_check(check: formats.ReferenceCheck) -> None:
     if check.passed:
         click.echo(f"passed: all {check.total} elements within {rule}")
     else:
-        click.echo(f"FAILED: {check.mismatched} of {check.total} elements outside {rule}")
+        click.echo(
+            f"FAILED: {check.mismatched} of {check.total} elements outside {rule} "
+            f"({path} was written; delete it or loosen --rtol/--atol)"
+        )
 
 
 @click.command("convert")
@@ -69,11 +87,13 @@ def _echo_check(check: formats.ReferenceCheck) -> None:
     "--format",
     "output_format",
     type=click.Choice(formats.FORMATS),
-    default="pt",
-    show_default=True,
+    default=None,
     help="pt: dict of the architecture and state_dict for frelu_tools.load_model; "
     "safetensors: weights, architecture as JSON metadata; exported: torch.export "
-    "program that runs without frelu-tools. A checkpoint folder is always written as pt.",
+    "program that runs without frelu-tools. Default: the format of the -o suffix "
+    "(.pt, .safetensors, .pt2), pt for any other suffix or without -o. An -o suffix "
+    "of a format other than --format is an error. A checkpoint folder is always "
+    "written as pt.",
 )
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")
 @click.option(
@@ -82,7 +102,9 @@ def _echo_check(check: formats.ReferenceCheck) -> None:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     metavar="INPUT.t7 OUTPUT.t7",
     help="Run the written model in evaluation mode on INPUT and compare with Torch7's "
-    "OUTPUT (see legacy/dump_reference.lua); exit 1 when they differ beyond the tolerance.",
+    "OUTPUT (see legacy/dump_reference.lua); exit 1 when they differ beyond the tolerance, "
+    "keeping the file. Files that cannot be compared (not one tensor, another shape) "
+    "stop the conversion before anything is written.",
 )
 @click.option(
     "--rtol",
@@ -103,8 +125,8 @@ def _echo_check(check: formats.ReferenceCheck) -> None:
     "--sample-shape",
     default=None,
     metavar="CxHxW",
-    help="Shape of one input sample that --format exported traces with, batch excluded. "
-    "Default: that of the --reference input, else 3x32x32.",
+    help="Shape of one input sample that --format exported traces with, batch excluded: "
+    "channels x height x width. Default: that of the --reference input, else 3x32x32.",
 )
 @click.option(
     "--log",
@@ -124,45 +146,63 @@ def convert_command(
     original hyperparameters, so that training resumes where Torch7 stopped.
     """
     if sample_shape is not None:
-        sample = _parse_shape(sample_shape)
+        sample = _parse_sample_shape(sample_shape)
     elif reference:
         sample = tuple(formats.read_tensor_file(reference[0]).shape[1:])
     else:
         sample = (3, 32, 32)
+    if log_path is not None and source.is_dir():
+        _check_log(log_path)
 
+    # Input errors (exit 2) stop before the output is written. Only values of the written
+    # file outside the tolerance (exit 1) leave the file in place.
     with _progress(quiet):
         if source.is_dir():
-            path = _convert_folder(source, output, output_format, force, log_path)
+            path = _convert_folder(source, output, output_format, force, log_path, reference)
         else:
-            output = output or formats.default_output(source, output_format)
+            if output is None:
+                output = formats.default_output(source, output_format or "pt")
             result = formats.convert_file(
-                source, output, format=output_format, force=force, sample_shape=sample
+                source,
+                output,
+                format=output_format,
+                force=force,
+                sample_shape=sample,
+                reference=reference or None,
             )
             path = result.path
             click.echo(
-                f"wrote {path} ({output_format}, {result.parameter_count:,} parameters, "
+                f"wrote {path} ({result.format}, {result.parameter_count:,} parameters, "
                 f"from {result.source['name']} sha256 {result.source['sha256'][:12]})"
             )
 
     if reference:
         model = formats.load_model(path)
         check = formats.check_reference(model, *reference, rtol=rtol, atol=atol)
-        _echo_check(check)
+        _echo_check(check, path)
         if not check.passed:
             raise click.exceptions.Exit(1)
 
 
-def _convert_folder(folder: Path, output, output_format, force, log_path) -> Path:
-    if output_format != "pt":
+def _convert_folder(folder: Path, output, output_format, force, log_path, reference) -> Path:
+    if output_format not in (None, "pt"):
         raise FreluToolsError(
             f"{folder}: a checkpoint folder converts to a training checkpoint, which is "
             f"written in the pt format only, not {output_format}; drop --format"
+        )
+    if output is not None and formats.format_of_name(output) not in (None, "pt"):
+        raise formats.OutputNameError(
+            f"{output}: a checkpoint folder is written in the pt format only, not as "
+            f"{formats.format_of_name(output)}; name the output {output.with_suffix('.pt').name}"
         )
     output = output or formats.default_output(folder, "pt")
     if output.exists() and not force:
         raise formats.OutputExistsError(output)
 
     ckpt = checkpoints.convert_checkpoint_folder(folder, log_path=log_path)
+    if reference:
+        model = formats.model_from_payload(ckpt, folder)
+        formats.check_reference(model, *reference)
     checkpoints.save_checkpoint(output, ckpt, force=force)
 
     optimizer = ckpt["optimizer"] or {"state": {}}

@@ -44,6 +44,37 @@ class ModelFormatError(FreluToolsError):
     """A file that `load_model` cannot open as a converted model."""
 
 
+class OutputNameError(FreluToolsError):
+    """An output name whose suffix belongs to another format than the one requested."""
+
+
+def format_of_name(path) -> str | None:
+    """Return the format whose suffix `path` has, or None for any other suffix."""
+    suffix = Path(path).suffix.lower()
+    return next((name for name, known in SUFFIXES.items() if known == suffix), None)
+
+
+def output_format(output, format: str | None = None) -> str:
+    """Return the format to write `output` in: `format`, else the one its suffix names.
+
+    A suffix that names no format (`.bin`, none) gives "pt".
+
+    Raises:
+        OutputNameError: `format` is given and the suffix names another format, which
+            would leave, say, a pt file under a `.safetensors` name that nothing reads.
+    """
+    named = format_of_name(output)
+    if format is None:
+        return named or "pt"
+    if named is not None and named != format:
+        raise OutputNameError(
+            f"{output}: the suffix {Path(output).suffix} is that of the {named} format, "
+            f"not {format}; name the file {Path(output).with_suffix(SUFFIXES[format]).name} "
+            f"or drop --format"
+        )
+    return format
+
+
 def source_info(path) -> dict:
     """Return the `{"name", "sha256"}` record of the file a model was converted from."""
     path = Path(path)
@@ -298,10 +329,19 @@ def load_model(path) -> torch.nn.Module:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch.load raises RuntimeError, UnpicklingError, ...
         raise ModelFormatError(f"{path}: cannot be read as a PyTorch file: {error}") from None
-    return _model_from_payload(payload, path)
+    return model_from_payload(payload, path)
 
 
-def _model_from_payload(payload, path) -> torch.nn.Module:
+def model_from_payload(payload, path) -> torch.nn.Module:
+    """Build the module of a model or checkpoint dict, as read from a `.pt` file.
+
+    Args:
+        payload: the dict that `save_pt` or `save_checkpoint` writes.
+        path: the file it comes from, for the messages.
+
+    Raises:
+        ModelFormatError: the dict is not one of these, or has no architecture spec.
+    """
     from frelu_tools.port.checkpoint import CHECKPOINT_FORMAT
 
     if not isinstance(payload, dict) or payload.get("format") not in (
@@ -389,27 +429,36 @@ def convert_file(
     source,
     output,
     *,
-    format: str = "pt",
+    format: str | None = None,
     force: bool = False,
     sample_shape: tuple[int, ...] = (3, 32, 32),
+    reference: tuple | None = None,
 ) -> Conversion:
     """Convert a Torch7 model file and write it in one of `FORMATS`.
 
-    Nothing is written when the model has classes without a converter or the output
-    exists (without `force`).
+    Nothing is written when the model has classes without a converter, the output
+    exists (without `force`), or the model cannot be compared with `reference`.
 
     Args:
         source: the `.t7` model.
         output: the file to write.
-        format: "pt", "safetensors" or "exported".
+        format: "pt", "safetensors" or "exported"; None takes it from the suffix of
+            `output` (see `output_format`).
         force: overwrite an existing output.
         sample_shape: shape of one input sample (without the batch dimension) that
             torch.export traces with; used by "exported" only.
+        reference: `(input.t7, output.t7)` of Torch7 (see `check_reference`). The
+            converted model runs on the input before anything is written, so unreadable
+            files or an output of another shape stop the conversion. The values are not
+            judged here: run `check_reference` on the written file for that.
 
     Raises:
         frelu_tools.errors.T7FormatError: the file is not a readable `.t7` file.
         frelu_tools.port.UnknownClassError: the model has classes without a converter.
         OutputExistsError: `output` exists and `force` is false.
+        OutputNameError: `format` does not match the suffix of `output`.
+        ReferenceMismatchError: a reference file is not one tensor, or the model's
+            output has another shape.
 
     Example:
         >>> convert_file("model_best.t7", "model_best.pt2", format="exported")
@@ -419,6 +468,7 @@ def convert_file(
 
     started = time.perf_counter()
     output = Path(output)
+    format = output_format(output, format)
     if output.exists() and not force:
         raise OutputExistsError(output)
 
@@ -434,6 +484,9 @@ def convert_file(
         raise
     module = convert(obj).eval()
     info = source_info(source)
+    if reference is not None:
+        # A copy: a forward pass of a constrained FReLU changes its bias in place.
+        check_reference(inference_copy(module), *reference)
 
     example_input = None
     if format == "exported":
