@@ -367,6 +367,41 @@ def test_checkpoint_rejects_newer_version(tmp_path):
         checkpoints.load_checkpoint(tmp_path / "future.pt")
 
 
+class _Foreign:
+    """An object `torch.load(..., weights_only=True)` refuses to unpickle."""
+
+
+def _truncated(path):
+    torch.save(checkpoints.new_checkpoint(), path)
+    path.write_bytes(path.read_bytes()[:100])
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        lambda path: path.write_text("epoch 5\n"),
+        lambda path: path.write_bytes(b""),
+        _truncated,
+        lambda path: torch.save(_Foreign(), path),
+    ],
+    ids=["text", "empty", "truncated", "foreign pickle"],
+)
+def test_load_rejects_other_files(tmp_path, write):
+    path = tmp_path / "keep.pt"
+    write(path)
+    with pytest.raises(checkpoints.CheckpointFormatError) as error:
+        checkpoints.load_checkpoint(path)
+    message = str(error.value)
+    assert message.startswith(f"{path}: not a frelu-tools checkpoint")
+    assert "weights_only" not in message
+    assert "\n" not in message
+
+
+def test_load_names_missing_file(tmp_path):
+    with pytest.raises(checkpoints.CheckpointFormatError, match="missing.pt: cannot read"):
+        checkpoints.load_checkpoint(tmp_path / "missing.pt")
+
+
 @pytest.mark.parametrize(
     ("epoch", "expected"),
     [(1, 0.1), (80, 0.1), (81, 0.01), (121, 0.01), (122, 0.001), (200, 0.001)],

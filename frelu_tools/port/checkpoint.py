@@ -124,13 +124,20 @@ def load_checkpoint(path) -> dict:
     """Read a checkpoint written by `save_checkpoint`, tensors on the CPU.
 
     Raises:
-        CheckpointFormatError: the file is not a frelu-tools checkpoint, or one of a
-            newer format version.
+        CheckpointFormatError: the file cannot be read, is not a frelu-tools checkpoint
+            (text, truncated, another program's pickle), or is of a newer format version.
     """
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, ValueError, EOFError) as error:
-        raise CheckpointFormatError(f"{path}: not a PyTorch checkpoint: {error}") from None
+    except OSError as error:
+        raise CheckpointFormatError(f"{path}: cannot read: {error.strerror or error}") from None
+    except Exception:
+        # torch.load's message is left out because, for a pickle of other objects, it
+        # suggests weights_only=False, which runs whatever code the file contains.
+        raise CheckpointFormatError(
+            f"{path}: not a frelu-tools checkpoint (torch.load cannot read it: not a "
+            "PyTorch file, truncated, or containing objects other than tensors and plain values)"
+        ) from None
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointFormatError(f"{path}: not a frelu-tools training checkpoint")
     version = checkpoint.get("format_version")

@@ -148,10 +148,16 @@ def load_resume_checkpoint(path: str | Path) -> dict:
             folder that contains `latest.pt`, or a Torch7 checkpoint folder with `latest.t7`.
 
     Raises:
-        CheckpointFormatError: nothing resumable at `path`.
+        CheckpointFormatError: nothing resumable at `path`, or a file that is not a
+            frelu-tools checkpoint.
     """
     path = Path(path)
     if path.is_file():
+        if path.suffix == ".t7":
+            raise CheckpointFormatError(
+                f"{path}: a Torch7 file, not a frelu-tools checkpoint; resume from the "
+                "folder that contains latest.t7 instead"
+            )
         return load_checkpoint(path)
     if (path / LATEST).is_file():
         return load_checkpoint(path / LATEST)
