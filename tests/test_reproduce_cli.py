@@ -280,3 +280,125 @@ def test_parallel_jobs_report_failed_workers(tmp_path, tiny_configs):
     )
     assert result.exit_code == 2
     assert "error: 2 of 2 runs failed in their worker processes" in result.output
+
+
+def _reproduce(tmp_path, *extra):
+    args = ["reproduce", "resnet-possrelu-20-cifar10", "--data", "synthetic", "--seeds", "0"]
+    return CliRunner().invoke(cli, [*args, "--epochs", "6", "--out", str(tmp_path / "out"), *extra])
+
+
+def _one_error_line(result, text):
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert lines[-1].startswith("error: "), result.stderr
+    assert text in lines[-1], result.stderr
+    return lines[-1]
+
+
+def test_resume_rejects_checkpoint_of_other_depth(tmp_path):
+    from frelu_tools import models
+    from frelu_tools.port.checkpoint import new_checkpoint, save_checkpoint
+
+    model = models.build("resnet-possrelu", "cifar10", 8)
+    save_checkpoint(
+        tmp_path / "nolog.pt",
+        new_checkpoint(
+            architecture=models.spec("resnet-possrelu", "cifar10", 8),
+            state_dict=model.state_dict(),
+            param_names=[name for name, _ in model.named_parameters()],
+            epoch=5,
+        ),
+    )
+    result = _reproduce(tmp_path, "--resume", str(tmp_path / "nolog.pt"))
+    _one_error_line(result, "do not fit the resnet-possrelu depth 20 network")
+    assert not (tmp_path / "out").exists()
+
+
+def test_resume_rejects_converted_other_depth(reference_dir, tmp_path):
+    import shutil
+
+    # Without the run's ../log folder the conversion records no net type or depth.
+    run = reference_dir / "runs" / "a_cifar10_resnet-possrelu-8_seed0" / "checkpoints"
+    shutil.copytree(run, tmp_path / "checkpoints")
+    converted = tmp_path / "nolog.pt"
+    conversion = CliRunner().invoke(
+        cli, ["convert", str(tmp_path / "checkpoints"), "-o", str(converted)]
+    )
+    assert conversion.exit_code == 0, conversion.output
+    result = _reproduce(tmp_path, "--resume", str(converted))
+    _one_error_line(result, "first difference: the checkpoint has 4.0.0.0.0.weight [32, 16, 3, 3]")
+
+
+@pytest.mark.parametrize("content", ["epoch 5\n", ""], ids=["text", "empty"])
+def test_resume_rejects_non_checkpoint_file(tmp_path, content):
+    keep = tmp_path / "keep.pt"
+    keep.write_text(content)
+    result = _reproduce(tmp_path, "--resume", str(keep))
+    line = _one_error_line(result, f"{keep}: not a frelu-tools checkpoint")
+    assert "weights_only" not in line
+
+
+def test_resume_rejects_t7_file(tmp_path):
+    latest = tmp_path / "latest.t7"
+    latest.write_bytes(b"\0" * 8)
+    result = _reproduce(tmp_path, "--resume", str(latest))
+    _one_error_line(result, "resume from the folder that contains latest.t7")
+
+
+@pytest.mark.parametrize("device", ["cpux", "cuda:x"])
+def test_invalid_device_is_one_line_error(tmp_path, device):
+    # Rejected before the data is read: --data names nothing.
+    result = CliRunner().invoke(
+        cli,
+        [
+            "reproduce",
+            "resnet-possrelu-20-cifar10",
+            "--data",
+            str(tmp_path / "none"),
+            "--device",
+            device,
+            "--out",
+            str(tmp_path / "out"),
+        ],
+    )
+    _one_error_line(result, f"invalid device {device!r}; use cpu, cuda, cuda:N")
+    assert not (tmp_path / "out").exists()
+
+
+def test_cuda_without_gpu_rejected(tmp_path, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    result = _reproduce(tmp_path, "--device", "cuda")
+    _one_error_line(result, "device 'cuda' requested but torch finds no CUDA GPU")
+
+
+def test_help_describes_reported_errors_honestly():
+    result = CliRunner().invoke(cli, ["reproduce", "--help"])
+    assert result.exit_code == 0
+    text = " ".join(result.output.split())
+    assert "with the test errors the original repository reports, where it reports any" in text
+
+
+def test_empty_config_folder_is_named(tmp_path):
+    empty = tmp_path / "configs"
+    empty.mkdir()
+    for args in (["X", "--data", "synthetic"], ["--list"]):
+        result = CliRunner().invoke(cli, ["reproduce", *args, "--configs", str(empty)])
+        _one_error_line(result, f"configuration folder {empty} has no configuration files (*.json)")
+
+
+def test_run_restores_port_log_level(tmp_path, tiny_configs):
+    import logging
+
+    port_log = logging.getLogger("frelu_tools.port")
+    before = port_log.level
+    port_log.setLevel(logging.INFO)
+    try:
+        args = ["reproduce", "tiny", "--configs", str(tiny_configs), "--data", "synthetic:32"]
+        result = CliRunner().invoke(cli, [*args, "--epochs", "1", "--out", str(tmp_path / "out")])
+        assert result.exit_code == 0, result.output
+        assert port_log.level == logging.INFO
+    finally:
+        port_log.setLevel(before)

@@ -12,7 +12,14 @@ from frelu_tools.train.configs import select_configs
 from frelu_tools.train.data import synthetic_dataset
 from frelu_tools.train.logfile import read_metrics
 from frelu_tools.train.optim import make_sgd
-from frelu_tools.train.run import ResumeError, RunOptions, build_model, train_run
+from frelu_tools.train.run import (
+    DeviceError,
+    ResumeError,
+    RunOptions,
+    build_model,
+    check_device,
+    train_run,
+)
 
 
 def _tiny_config(**changes):
@@ -143,6 +150,83 @@ def test_resume_rejects_other_network(tmp_path, tiny_data):
         train_run(
             other, 0, tiny_data, tmp_path / "b", RunOptions(epochs=2), resume=result.checkpoint_dir
         )
+
+
+def _anonymous_checkpoint(path, net_type, depth):
+    """Save a fresh network as `convert` saves one without a log: no net type or depth."""
+    from frelu_tools import models
+    from frelu_tools.port.checkpoint import new_checkpoint, save_checkpoint
+
+    model = models.build(net_type, "cifar10", depth)
+    optimizer = make_sgd(model, _tiny_config().sgd)
+    checkpoint = new_checkpoint(
+        architecture=models.spec(net_type, "cifar10", depth),
+        state_dict=model.state_dict(),
+        optimizer=optimizer.state_dict(),
+        param_names=[name for name, _ in model.named_parameters()],
+        epoch=5,
+        learning_rate=0.1,
+    )
+    return save_checkpoint(path, checkpoint)
+
+
+def test_resume_rejects_weights_of_other_depth(tmp_path, tiny_data):
+    checkpoint = _anonymous_checkpoint(tmp_path / "nolog.pt", "resnet-possrelu", 8)
+    config = _tiny_config(depth=20, name="resnet-possrelu-20-cifar10")
+    with pytest.raises(ResumeError) as error:
+        train_run(config, 0, tiny_data, tmp_path / "out", RunOptions(epochs=6), resume=checkpoint)
+    message = str(error.value)
+    assert "do not fit the resnet-possrelu depth 20 network" in message
+    assert "resnet-possrelu-20-cifar10" in message
+    assert "the checkpoint has 58 tensors of 75,791 values" in message
+    assert "first difference: the checkpoint has " in message
+    assert not (tmp_path / "out").exists()
+
+    # The same file resumes the network it holds.
+    run = train_run(
+        _tiny_config(), 0, tiny_data, tmp_path / "out", RunOptions(epochs=6), resume=checkpoint
+    )
+    assert (run.first_epoch, run.last_epoch) == (6, 6)
+
+
+def test_resume_rejects_other_activation(tmp_path, tiny_data):
+    # ResNet-8 with ELU has the weights of ResNet-8 with ReLU, key for key.
+    checkpoint = _anonymous_checkpoint(tmp_path / "elu.pt", "resnet-elu", 8)
+    config = _tiny_config(net_type="resnet", name="resnet-8-cifar10", log_name="resnet-8")
+    with pytest.raises(
+        ResumeError, match="module 2 is ELU in the checkpoint, ReLU in the configuration"
+    ):
+        train_run(config, 0, tiny_data, tmp_path / "out", RunOptions(epochs=6), resume=checkpoint)
+
+
+@pytest.mark.parametrize("name", ["cpux", "cuda:", "cuda:x", "gpu", "CPU", " cpu", "cpu:0"])
+def test_check_device_rejects_other_forms(name):
+    with pytest.raises(DeviceError, match="use cpu, cuda, cuda:N"):
+        check_device(name)
+
+
+def test_check_device_without_cuda(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert check_device("auto") == "cpu"
+    assert check_device("cpu") == "cpu"
+    for name in ("cuda", "cuda:0"):
+        with pytest.raises(DeviceError, match="torch finds no CUDA GPU; use --device cpu"):
+            check_device(name)
+
+
+def test_check_device_counts_gpus(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert check_device("auto") == "cuda"
+    assert check_device("cuda:1") == "cuda:1"
+    with pytest.raises(DeviceError, match="finds 2 GPU"):
+        check_device("cuda:2")
+
+
+def test_run_rejects_invalid_device(tmp_path, tiny_data):
+    with pytest.raises(DeviceError, match="invalid device 'cpux'"):
+        train_run(_tiny_config(), 0, tiny_data, tmp_path, RunOptions(device="cpux", epochs=1))
+    assert not any(tmp_path.iterdir())
 
 
 @pytest.mark.parametrize(

@@ -63,7 +63,8 @@ def _format_seeds(seeds: list[int]) -> str:
     "--list",
     "list_only",
     is_flag=True,
-    help="List the configurations (or those of NAMES) with the reported test errors.",
+    help="List the configurations (or those of NAMES), with the test errors the "
+    "original repository reports, where it reports any.",
 )
 @click.option(
     "--json", "as_json", is_flag=True, help="With --list: print the configurations as JSON."
@@ -187,14 +188,11 @@ def reproduce_command(
         raise click.UsageError("--data is required: a data set file or folder, or 'synthetic'")
 
     from frelu_tools.train.progress import progress_for
-    from frelu_tools.train.run import RunOptions
+    from frelu_tools.train.run import RunOptions, check_device
     from frelu_tools.train.schedule import plan_runs, run_planned
 
     _configure_logging()
-    if device == "auto":
-        import torch
-
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = check_device(device)
     seed_list = parse_seeds(seeds) if seeds else None
     options = RunOptions(
         device=device,
@@ -262,5 +260,9 @@ def _configure_logging():
     root = logging.getLogger()
     if not root.handlers:
         logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    # One "writing model_E.pt" line per epoch would bury the progress lines.
-    logging.getLogger("frelu_tools.port").setLevel(logging.WARNING)
+    # One "writing model_E.pt" line per epoch would bury the progress lines. The level is
+    # restored when the command ends, so later commands in the same process still log.
+    port_log = logging.getLogger("frelu_tools.port")
+    previous_level = port_log.level
+    port_log.setLevel(logging.WARNING)
+    click.get_current_context().call_on_close(lambda: port_log.setLevel(previous_level))

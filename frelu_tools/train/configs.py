@@ -109,14 +109,25 @@ def read_config(path: Path) -> RunConfig:
 
 
 def all_configs(directory: str | Path | None = None) -> list[RunConfig]:
-    """Read every configuration in the folder, sorted by net type, data set, depth and LR."""
+    """Read every configuration in the folder, sorted by net type, data set, depth and LR.
+
+    Raises:
+        ConfigError: the folder is missing or contains no `*.json` file, or a file is invalid.
+    """
     folder = config_dir(directory)
     if not folder.is_dir():
         raise ConfigError(
             f"configuration folder {folder} not found; pass --configs DIR or set "
             "FRELU_REPRODUCE_DIR to the repository's reproduce/ folder"
         )
-    configs = [read_config(path) for path in folder.glob("*.json")]
+    paths = list(folder.glob("*.json"))
+    if not paths:
+        raise ConfigError(
+            f"configuration folder {folder} has no configuration files (*.json); pass "
+            "--configs DIR or set FRELU_REPRODUCE_DIR to a folder of them, such as the "
+            "repository's reproduce/"
+        )
+    configs = [read_config(path) for path in paths]
     return sorted(configs, key=lambda c: (c.net_type, c.dataset, c.depth or 0, c.lr, c.name))
 
 

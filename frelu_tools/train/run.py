@@ -15,6 +15,8 @@ exactly what an uninterrupted run draws in epoch E + 1, without storing RNG stat
 from __future__ import annotations
 
 import logging
+import math
+import re
 import shutil
 import signal
 import threading
@@ -47,12 +49,16 @@ class ResumeError(FreluToolsError):
     """A checkpoint that cannot continue the requested run."""
 
 
+class DeviceError(FreluToolsError):
+    """A device name that is malformed or names a device torch cannot use."""
+
+
 @dataclass
 class RunOptions:
     """How to run, independent of the configuration.
 
     Attributes:
-        device: "cpu", "cuda", "cuda:1", ...
+        device: "cpu", "cuda", "cuda:N" or "auto" (see `check_device`).
         epochs: last epoch to train; None uses the configuration's (200 for CIFAR).
         bf16: run forward passes under bfloat16 autocast. This changes the numerics: the
             results no longer match Torch7's float32 training step for step.
@@ -138,13 +144,41 @@ class StopRequest:
         self._previous.clear()
 
 
+_DEVICE = re.compile(r"cpu|cuda(?::(\d+))?")
+
+
+def check_device(name: str) -> str:
+    """Return the device that `name` selects, after checking that torch can use it.
+
+    Args:
+        name: "cpu", "cuda", "cuda:N", or "auto" for "cuda" where torch finds a GPU and
+            "cpu" elsewhere.
+
+    Raises:
+        DeviceError: another form, or a GPU that torch does not find.
+    """
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    match = _DEVICE.fullmatch(name)
+    if match is None:
+        raise DeviceError(f"invalid device {name!r}; use cpu, cuda, cuda:N (GPU number N) or auto")
+    if name == "cpu":
+        return name
+    if not torch.cuda.is_available():
+        raise DeviceError(
+            f"device {name!r} requested but torch finds no CUDA GPU; use --device cpu"
+        )
+    count = torch.cuda.device_count()
+    if match.group(1) is not None and int(match.group(1)) >= count:
+        raise DeviceError(
+            f"device {name!r} requested but torch finds {count} GPU(s), cuda:0 to cuda:{count - 1}"
+        )
+    return name
+
+
 def _configure_device(options: RunOptions) -> torch.device:
-    device = torch.device(options.device)
+    device = torch.device(check_device(options.device))
     if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise FreluToolsError(
-                f"device {options.device!r} requested but CUDA is not available; use --device cpu"
-            )
         torch.backends.cuda.matmul.allow_tf32 = options.tf32
         torch.backends.cudnn.allow_tf32 = options.tf32
         # NOTE: cudnn's autotuned kernels are not deterministic, so on a GPU a resumed run
@@ -184,6 +218,83 @@ def _check_resume_matches(checkpoint: dict, config: RunConfig) -> None:
             f"the checkpoint has depth {depth} but configuration {config.name} has "
             f"depth {config.depth}"
         )
+
+
+def _check_resume_model(checkpoint: dict, config: RunConfig) -> None:
+    """Reject a checkpoint whose weights or module classes differ from `config`'s network.
+
+    A converted checkpoint without its training log has no net type or depth, so only
+    its contents show which network it holds.
+    """
+    from frelu_tools import models, port
+
+    model = port.build(models.spec(config.net_type, config.dataset, config.depth))
+    depth = f" depth {config.depth}" if config.depth is not None else ""
+    network = (
+        f"the {config.net_type}{depth} network of configuration {config.name} ({config.dataset})"
+    )
+    model_shapes = [(key, tuple(value.shape)) for key, value in model.state_dict().items()]
+    state_dict = checkpoint.get("state_dict") or {}
+    found_shapes = [(key, tuple(getattr(value, "shape", ()))) for key, value in state_dict.items()]
+    if found_shapes != model_shapes:
+        raise ResumeError(
+            f"the checkpoint's weights do not fit {network}: "
+            f"{_state_difference(found_shapes, model_shapes)}"
+        )
+
+    # Modules without weights (activations) only show in the architecture. Its Torch7
+    # class names differ between cudnn and nn builds, so the built PyTorch classes count.
+    architecture = checkpoint.get("architecture")
+    if architecture is not None:
+        difference = _module_difference(port.build(architecture), model)
+        if difference is not None:
+            raise ResumeError(f"the checkpoint's modules differ from {network}: {difference}")
+
+
+def _state_difference(found: list, expected: list) -> str:
+    """Describe how two lists of (state_dict key, shape) differ: sizes, first difference."""
+
+    def size(shapes):
+        return sum(math.prod(shape) for _, shape in shapes)
+
+    summary = (
+        f"the checkpoint has {len(found)} tensors of {size(found):,} values, the "
+        f"configuration's model {len(expected)} of {size(expected):,}"
+    )
+    for index in range(max(len(found), len(expected))):
+        stored = found[index] if index < len(found) else None
+        built = expected[index] if index < len(expected) else None
+        if stored == built:
+            continue
+        if stored is None:
+            where = f"the model's {built[0]} {list(built[1])} is missing from the checkpoint"
+        elif built is None:
+            where = f"the checkpoint's {stored[0]} {list(stored[1])} is not in the model"
+        else:
+            where = (
+                f"the checkpoint has {stored[0]} {list(stored[1])} where the model has "
+                f"{built[0]} {list(built[1])}"
+            )
+        return f"{summary}; first difference: {where}"
+    return summary
+
+
+def _module_difference(found: torch.nn.Module, expected: torch.nn.Module) -> str | None:
+    """Describe the first module whose name or class differs between two networks, or None."""
+    stored = [(name, type(module).__name__) for name, module in found.named_modules()]
+    built = [(name, type(module).__name__) for name, module in expected.named_modules()]
+    for (name, kind), (other_name, other_kind) in zip(stored, built, strict=False):
+        if name == other_name and kind != other_kind:
+            where = f"module {name}" if name else "the top module"
+            return f"{where} is {kind} in the checkpoint, {other_kind} in the configuration's model"
+        if name != other_name:
+            return (
+                f"the checkpoint has {kind} {name} where the configuration's model has "
+                f"{other_kind} {other_name}"
+            )
+    if len(stored) != len(built):
+        return f"the checkpoint has {len(stored)} modules, the configuration's model {len(built)}"
+    return None
 
 
 def _clear_earlier_run(name: str, paths: tuple[Path, Path, Path], overwrite: bool) -> None:
@@ -254,6 +365,7 @@ def train_run(
             resume if isinstance(resume, dict) else checkpoints.load_resume_checkpoint(resume)
         )
         _check_resume_matches(checkpoint, config)
+        _check_resume_model(checkpoint, config)
 
     torch.manual_seed(seed)
     model, architecture = build_model(

@@ -30,7 +30,14 @@ from frelu_tools.errors import FreluToolsError
 from frelu_tools.train.checkpoints import LATEST
 from frelu_tools.train.configs import RunConfig
 from frelu_tools.train.data import load_dataset
-from frelu_tools.train.run import RunOptions, RunResult, StopRequest, run_paths, train_run
+from frelu_tools.train.run import (
+    RunOptions,
+    RunResult,
+    StopRequest,
+    check_device,
+    run_paths,
+    train_run,
+)
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +174,7 @@ def _worker(item: PlannedRun, data, out_dir, options, queue, threads) -> None:
 def _run_parallel(planned, data, out_dir, options, jobs):
     # CPU workers split the cores instead of each starting one thread per core.
     threads = None
-    if torch.device(options.device).type == "cpu":
+    if torch.device(check_device(options.device)).type == "cpu":
         threads = max(1, (os.cpu_count() or 1) // jobs)
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
