@@ -418,3 +418,16 @@ def test_imagenet_learning_rate_schedule():
     assert checkpoints.learning_rate_at(hyper, 30) == pytest.approx(0.1)
     assert checkpoints.learning_rate_at(hyper, 31) == pytest.approx(0.01)
     assert checkpoints.learning_rate_at(hyper, 61) == pytest.approx(0.001)
+
+
+def test_folder_without_log_warns(reference_dir, tmp_path, caplog):
+    source = reference_dir / "runs" / "a_cifar10_resnet-possrelu-8_seed0" / "checkpoints"
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    for name in ("latest.t7", "model_5.t7", "optimState_5.t7"):
+        (folder / name).write_bytes((source / name).read_bytes())
+    with caplog.at_level("WARNING", logger="frelu_tools"):
+        ckpt = checkpoints.convert_checkpoint_folder(folder)
+    assert ckpt["net_type"] is None
+    assert "no training log found" in caplog.text
+    assert "--log" in caplog.text

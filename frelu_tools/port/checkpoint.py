@@ -460,6 +460,13 @@ def convert_checkpoint_folder(folder, *, log_path=None) -> dict:
     if run_log is not None:
         log.info("reading options from %s", run_log)
         run = read_run_log(run_log)
+    else:
+        log.warning(
+            "%s: no training log found in %s; the net type, data set, depth, LR schedule "
+            "and best error stay unknown (pass the run's .log with --log)",
+            folder,
+            folder.parent / "log",
+        )
 
     checkpoint = convert_training_state(
         model_path,
