@@ -160,6 +160,14 @@ def test_mnist_missing_lists_files(tmp_path):
     assert "yann.lecun.com" in str(error.value)
 
 
+def test_mnist_missing_path_is_named(tmp_path):
+    path = tmp_path / "nodata"
+    with pytest.raises(DatasetNotFoundError) as error:
+        load_dataset("mnist", path)
+    assert f"mnist not found: {path} does not exist." in str(error.value)
+    assert "yann.lecun.com" in str(error.value)
+
+
 def test_idx_truncated(tmp_path):
     path = tmp_path / "cut-idx1-ubyte"
     path.write_bytes(_idx(np.arange(10))[:-3])

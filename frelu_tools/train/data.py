@@ -387,6 +387,11 @@ def read_idx(path: Path) -> np.ndarray:
 
 
 def _load_mnist(path: Path) -> ImageDataset:
+    if not path.exists():
+        raise DatasetNotFoundError(
+            f"mnist not found: {path} does not exist. Download the four files from "
+            f"{MNIST_URL} and pass their folder with --data, or use --data synthetic"
+        )
     folder = path if path.is_dir() else path.parent
     found = {key: _find_mnist_file(folder, stem) for key, stem in _MNIST_FILES.items()}
     missing = [_MNIST_FILES[key] for key, value in found.items() if value is None]
