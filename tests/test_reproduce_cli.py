@@ -402,3 +402,52 @@ def test_run_restores_port_log_level(tmp_path, tiny_configs):
         assert port_log.level == logging.INFO
     finally:
         port_log.setLevel(before)
+
+
+def _tiny_args(tiny_configs, out, *extra):
+    return [
+        "reproduce",
+        "tiny",
+        "--configs",
+        str(tiny_configs),
+        "--data",
+        "synthetic:16",
+        "--seeds",
+        "0",
+        "--out",
+        str(out),
+        *extra,
+    ]
+
+
+def test_resume_finished_run_does_nothing(tmp_path, tiny_configs):
+    out = tmp_path / "out"
+    first = CliRunner().invoke(cli, _tiny_args(tiny_configs, out, "--epochs", "2"))
+    assert first.exit_code == 0, first.output
+    log_path = out / "log" / "cifar10" / "resnet-possrelu-8-seed0.log"
+    checkpoint_dir = out / "checkpoints" / "cifar10" / "resnet-possrelu-8-seed0"
+    log_before = log_path.read_text()
+    files_before = {path.name: path.stat().st_mtime_ns for path in checkpoint_dir.iterdir()}
+
+    again = CliRunner().invoke(
+        cli, _tiny_args(tiny_configs, out, "--epochs", "2", "--resume", str(out))
+    )
+    assert again.exit_code == 0, again.output
+    assert "already trained to epoch 2; nothing to do" in again.stdout
+    assert "epochs 3-2" not in again.output
+    assert log_path.read_text() == log_before
+    files_after = {path.name: path.stat().st_mtime_ns for path in checkpoint_dir.iterdir()}
+    assert files_after == files_before
+
+
+def test_resume_past_requested_epochs_rejected(tmp_path, tiny_configs):
+    out = tmp_path / "out"
+    first = CliRunner().invoke(cli, _tiny_args(tiny_configs, out, "--epochs", "2"))
+    assert first.exit_code == 0, first.output
+    log_before = (out / "log" / "cifar10" / "resnet-possrelu-8-seed0.log").read_text()
+
+    earlier = CliRunner().invoke(
+        cli, _tiny_args(tiny_configs, out, "--epochs", "1", "--resume", str(out))
+    )
+    _one_error_line(earlier, "trained to epoch 2 already; --epochs 1 is earlier")
+    assert (out / "log" / "cifar10" / "resnet-possrelu-8-seed0.log").read_text() == log_before

@@ -215,16 +215,24 @@ def reproduce_command(
     )
 
     for result in results:
-        best = "-" if result.best_top1_err is None else f"{result.best_top1_err:.3f}"
-        state = "stopped" if result.interrupted else "done"
-        click.echo(
-            f"{result.name}: {state}, epochs {result.first_epoch}-{result.last_epoch}, "
-            f"best test top-1 error {best}, log {result.log_path}"
-        )
+        click.echo(_result_line(result))
     _plot_mnist_features(results, planned, data, out_dir)
     if stopped_by is not None:
         click.echo(f"stopped by {stopped_by}; continue with: --resume {out_dir}", err=True)
         sys.exit(130 if stopped_by == "SIGINT" else 143)
+
+
+def _result_line(result) -> str:
+    """Return the summary line of one run: its state, epochs, best error and log."""
+    if result.already_complete:
+        return f"{result.name}: already trained to epoch {result.last_epoch}; nothing to do"
+
+    best = "-" if result.best_top1_err is None else f"{result.best_top1_err:.3f}"
+    state = "stopped" if result.interrupted else "done"
+    return (
+        f"{result.name}: {state}, epochs {result.first_epoch}-{result.last_epoch}, "
+        f"best test top-1 error {best}, log {result.log_path}"
+    )
 
 
 def _plot_mnist_features(results, planned, data, out_dir):

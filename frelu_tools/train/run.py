@@ -92,6 +92,7 @@ class RunResult:
     best_top1_err: float | None
     best_top5_err: float | None
     interrupted: bool
+    already_complete: bool = False  # True when the checkpoint was at the last epoch, so nothing ran
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -351,7 +352,11 @@ def train_run(
             run stops, leaving the last completed epoch's checkpoint.
 
     Returns:
-        A `RunResult`; `interrupted` is True when `should_stop` ended the run.
+        A `RunResult`; `interrupted` is True when `should_stop` ended the run, and
+        `already_complete` when the checkpoint had already reached the last epoch.
+
+    Raises:
+        ResumeError: the checkpoint is of another network, or is past the last epoch.
     """
     options = options or RunOptions()
     device = _configure_device(options)
@@ -366,6 +371,29 @@ def train_run(
         )
         _check_resume_matches(checkpoint, config)
         _check_resume_model(checkpoint, config)
+        done = checkpoint["epoch"]
+        if done > last_epoch:
+            requested = (
+                f"--epochs {options.epochs}"
+                if options.epochs is not None
+                else f"the configuration's last epoch {last_epoch}"
+            )
+            raise ResumeError(f"{name}: trained to epoch {done} already; {requested} is earlier")
+        if done == last_epoch:
+            # Nothing to train, so the log, metrics and checkpoints stay as they are.
+            log.info("%s: already trained to epoch %d; nothing to do", name, done)
+            return RunResult(
+                name,
+                log_path,
+                metrics_path,
+                checkpoint_dir,
+                done + 1,
+                done,
+                checkpoint.get("best_top1_err"),
+                checkpoint.get("best_top5_err"),
+                False,
+                already_complete=True,
+            )
 
     torch.manual_seed(seed)
     model, architecture = build_model(
