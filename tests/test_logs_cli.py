@@ -123,6 +123,31 @@ def test_plot_writes_png(runner, tmp_path):
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_plot_one_run_singular(runner, tmp_path):
+    out = tmp_path / "curves.png"
+    log = next(SHIPPED.rglob("*.log"))
+    result = runner.invoke(cli, ["plot", str(log), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"wrote {out}: 1 run, 1 configuration\n"
+
+
+def test_summarize_same_run_twice_rejected(runner, tmp_path):
+    log = next(SHIPPED.rglob("*.log"))
+    for folder in ("nan", "crlf"):
+        (tmp_path / folder / "cifar10").mkdir(parents=True)
+        (tmp_path / folder / "cifar10" / log.name).write_bytes(log.read_bytes())
+    folders = [str(tmp_path / "nan"), str(tmp_path / "crlf")]
+    result = runner.invoke(cli, ["summarize", *folders])
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr.startswith(f"error: {tmp_path / 'crlf' / 'cifar10' / log.name}: ")
+    assert str(tmp_path / "nan" / "cifar10" / log.name) in result.stderr
+    assert "--label" in result.stderr
+    assert result.stderr.count("\n") == 1
+    result = runner.invoke(cli, ["summarize", *folders, "--label", "a", "--label", "b"])
+    assert result.exit_code == 0, result.output
+
+
 @pytest.mark.parametrize(("suffix", "magic"), [(".pdf", b"%PDF"), (".svg", b"<?xml")])
 def test_plot_other_formats(runner, tmp_path, suffix, magic):
     out = tmp_path / f"curves{suffix}"

@@ -145,6 +145,61 @@ def test_resumed_log_attrs():
     assert frame.attrs["commands"][1]["resume"] == "checkpoints"
 
 
+def test_reference_resumed_run_reads(reference_dir):
+    run = reference_dir / "runs" / "c_cifar10_elu-resnet-possrelu-8_seed0"
+    frame = read_log(run / "log" / "cifar10" / "elu-resnet-possrelu-8-seed0.log")
+    assert frame["epoch"].tolist() == [1, 2, 3, 4, 5]
+    assert frame["resumed"].tolist() == [False, False, True, True, True]
+    assert frame.attrs["resumes"] == [{"line": 45, "epoch": 3}]
+
+
+def test_appended_fresh_training_rejected(tmp_path):
+    # A seed-1 log appended to a seed-0 log: its trace line has no -resume.
+    seed1 = LOGS / "a_cifar10_resnet-possrelu_seed1/log/cifar10/resnet-possrelu-20-seed1.log"
+    first = FORK_LOG.read_bytes()
+    path = tmp_path / "cifar10" / FORK_LOG.name
+    path.parent.mkdir()
+    path.write_bytes(first + seed1.read_bytes())
+    second_line = first.count(b"\n") + 1
+    with pytest.raises(LogFormatError, match="two trainings in one log") as caught:
+        read_log(path)
+    assert caught.value.line == second_line
+    assert caught.value.path == str(path)
+    assert "no -resume option" in caught.value.reason
+    assert "line 1;" in caught.value.reason
+    assert "split the file" in caught.value.reason
+
+
+@pytest.mark.parametrize(
+    ("option", "changed"),
+    [
+        ("-manualSeed 1", "-manualSeed 1 instead of 0"),
+        ("-manualSeed 0 -depth 56", "-depth 56 instead of (absent)"),
+    ],
+)
+def test_resume_with_other_options_rejected(tmp_path, option, changed):
+    lines = ["+ th main.lua -dataset cifar10 -manualSeed 0 -save checkpoints"]
+    lines += fork_epoch(1, 60.0)
+    resume_line = len(lines) + 1
+    lines += [f"+ th main.lua -dataset cifar10 {option} -resume checkpoints -save checkpoints"]
+    lines += fork_epoch(2, 50.0)
+    with pytest.raises(LogFormatError, match="two trainings in one log") as caught:
+        read_log(write_log(tmp_path, lines))
+    assert caught.value.line == resume_line
+    assert f"from line 1 with other options: {changed};" in caught.value.reason
+
+
+def test_trace_lines_before_first_record(tmp_path):
+    # A start that failed before its first epoch, then the training that ran.
+    lines = ["+ th main.lua -dataset cifar10 -manualSeed 0", "luajit: out of memory"]
+    lines += ["+ th main.lua -dataset cifar10 -manualSeed 1"] + fork_epoch(1, 60.0)
+    resume_line = len(lines) + 1
+    lines += ["+ th main.lua -dataset cifar10 -manualSeed 1 -resume c"] + fork_epoch(2, 50.0)
+    frame = read_log(write_log(tmp_path, lines))
+    assert frame["resumed"].tolist() == [False, True]
+    assert frame.attrs["resumes"] == [{"line": resume_line, "epoch": 2}]
+
+
 @pytest.mark.parametrize("path", sorted(LOGS.rglob("*.log")), ids=lambda p: p.name)
 def test_every_real_log_reads(path):
     frame = read_log(path)
@@ -464,6 +519,37 @@ def test_metrics_resume_later_wins(tmp_path):
     assert frame["resumed"].tolist() == [False, True]
 
 
+def trainer_resumed_run(tmp_path):
+    """A run as the trainer leaves it after a resume: the text log shows the restart."""
+    header = "=> Creating model resnet, depth 20 for cifar10 (configuration resnet-20, seed 0)"
+    lines = [header] + fork_epoch(1, 60.0) + fork_epoch(2, 50.0)
+    lines += [header, "=> Resuming from checkpoints after epoch 2"] + fork_epoch(3, 40.0)
+    text = write_log(tmp_path, lines, name="log/cifar10/resnet-20-seed0.log")
+    records = [{"epoch": e, "test_top1_err": v} for e, v in [(1, 60.1), (2, 50.1), (3, 40.1)]]
+    metrics = write_metrics(text.with_name("resnet-20-seed0.metrics.jsonl"), records)
+    return text, metrics
+
+
+def test_metrics_resumes_from_text_log(tmp_path):
+    text, metrics = trainer_resumed_run(tmp_path)
+    from_text = read_log(text, prefer_metrics=False)
+    assert from_text["resumed"].tolist() == [False, False, True]
+    for frame in (read_log(text), read_log(metrics)):
+        assert frame["test_top1_err"].tolist() == [60.1, 50.1, 40.1]
+        assert frame["resumed"].tolist() == from_text["resumed"].tolist()
+        assert frame.attrs["resumes"] == [
+            {**resume, "path": str(text)} for resume in from_text.attrs["resumes"]
+        ]
+
+
+def test_metrics_unreadable_text_log_warns(tmp_path, caplog):
+    text, metrics = trainer_resumed_run(tmp_path)
+    text.write_text("")
+    frame = read_log(metrics)
+    assert frame["resumed"].tolist() == [False, False, False]
+    assert "resumes not read from its text log" in caplog.text
+
+
 def test_metrics_nan_and_infinity(tmp_path):
     path = tmp_path / "r" / "metrics.jsonl"
     path.parent.mkdir()
@@ -558,6 +644,31 @@ def test_read_logs_single_label():
     frame = read_logs(paths, labels="mixed")
     assert set(frame["config"]) == {"mixed"}
     assert frame["network"].tolist()[0] == "resnet"
+
+
+def copies_of_one_run(tmp_path):
+    copies = []
+    for folder in ("nan", "crlf"):
+        copy = tmp_path / folder / "cifar10" / FORK_LOG.name
+        copy.parent.mkdir(parents=True)
+        copy.write_bytes(FORK_LOG.read_bytes())
+        copies.append(copy)
+    return copies
+
+
+def test_read_logs_same_run_twice_rejected(tmp_path):
+    first, second = copies_of_one_run(tmp_path)
+    with pytest.raises(LogFormatError, match="the same run") as caught:
+        read_logs([tmp_path / "nan", tmp_path / "crlf"])
+    assert caught.value.path == str(second)
+    assert str(first) in caught.value.reason
+    assert "--label" in caught.value.reason
+
+
+def test_read_logs_same_run_with_own_labels(tmp_path):
+    copies_of_one_run(tmp_path)
+    frame = read_logs([tmp_path / "nan", tmp_path / "crlf"], labels=["a", "b"])
+    assert sorted(set(frame["config"])) == ["a", "b"]
 
 
 def test_read_logs_label_count_mismatch():

@@ -18,7 +18,9 @@ _LABEL = click.option(
     "labels",
     multiple=True,
     help="Configuration name to use instead of the one parsed from the file names: once "
-    "for all LOGS_OR_DIRS (their runs become seeds of one configuration) or once for each.",
+    "for all LOGS_OR_DIRS (their runs become seeds of one configuration) or once for each. "
+    "Two files of the same run (equal data set, name and seed) are an error unless their "
+    "labels differ, even if they are copies.",
 )
 _FORCE = click.option("--force", is_flag=True, help="Overwrite output files that exist.")
 
@@ -169,7 +171,11 @@ def plot_command(
     save_figure(figure, out, force=force)
     runs = frame["source"].nunique()
     configurations = len(frame[["dataset", "config"]].drop_duplicates())
-    click.echo(f"wrote {out}: {runs} runs, {configurations} configurations")
+    click.echo(f"wrote {out}: {_count(runs, 'run')}, {_count(configurations, 'configuration')}")
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
 @click.command("summarize")
@@ -201,7 +207,9 @@ def summarize_command(logs, labels, fmt, out, tidy_path, force):
     One row per configuration (runs whose file names differ only in -seed<k>, within
     one data set): data set, network, activation, depth, number of seeds, the best test
     top-1 error over epochs and the error of the final epoch, each as mean ± sample
-    standard deviation over the seeds, and the number of epochs run.
+    standard deviation over the seeds, and the number of epochs run. A run given
+    twice in different files (e.g. a copy of one log in two folders) is an error, not
+    two seeds; give the files different --label values to compare them.
     """
     if not logs:
         raise FreluToolsError("no logs given: pass LOGS_OR_DIRS")

@@ -5,8 +5,11 @@ Each line contains an object with an integer `epoch` and any of the metric colum
 `test_top5_err`); a missing value or `null` is NaN, and Python's `NaN` and `Infinity`
 are accepted. Run-name keys (`run`, `dataset`, `net_type`, `network`, `activation`,
 `depth`, `seed`, `variant`, `config`) override the names parsed from the path. An epoch
-not greater than the one before starts a resumed training, as in a text log. A last
-line that is not valid and has no newline was cut off by a crash and is skipped.
+not greater than the one before starts a resumed training, as in a text log, and so
+does a record whose `resumed` key is true. The trainer writes neither: it drops the
+repeated epochs when it resumes, so `read_log` takes the resumes of its metrics files
+from their text logs. A last line that is not valid and has no newline was cut off by a
+crash and is skipped.
 """
 
 import json

@@ -70,9 +70,18 @@ def read_log(path, *, label: str | None = None, prefer_metrics: bool = True) -> 
         first epoch of each resume, the epochs that started and never finished, and the
         line of a record cut off mid-line.
 
+        The trainer's `metrics.jsonl` does not mark a resume: on resuming it drops the
+        epochs it repeats, so its epochs always rise. When a metrics file belongs to a
+        text log (see `metrics_for`), the resumes come from the text log, and
+        `resumed` is True from the first epoch of its first resume on, as in the text
+        log; its entries in `attrs["resumes"]` then also give the text log's `path`.
+        Without a text log (or when that one cannot be read, which is logged as a
+        warning) only a falling epoch or a record's own `resumed` key marks a resume.
+
     Raises:
         LogFormatError: the file cannot be read as a log (the message names the file
-            and line); a file without any completed epoch is an error.
+            and line); a file without any completed epoch is an error, and so is a text
+            log with two trainings (see `frelu_tools.logs.text.parse_text_log`).
         OSError: the file cannot be opened.
 
     Example:
@@ -95,6 +104,9 @@ def read_log(path, *, label: str | None = None, prefer_metrics: bool = True) -> 
         names.update(info.pop("names"))
         if names.get("net_type") and not names.get("network"):
             names["network"], names["activation"] = split_net_type(names["net_type"])
+        text_log = text_path or _text_log_of(path)
+        if text_log is not None:
+            _resumes_from_text(rows, info, path, text_log, names["dataset"])
     else:
         rows, info = parse_text_log(path, dataset=names["dataset"])
         _fill_names_from_command(names, info["commands"])
@@ -178,6 +190,13 @@ def read_logs(paths: Sequence, labels: Sequence[str] | str | None = None) -> pd.
     Returns:
         The frames of `read_log`, concatenated, each file once (with the label of its
         first mention). `attrs["runs"]` maps each source file to its frame's attrs.
+
+    Raises:
+        LogFormatError: two files are the same run: equal data set, configuration, run
+            name and seed, such as copies of one log in two folders. Counting them as
+            two seeds would shrink the spread and double the weight of that run, so
+            this is an error even for byte-identical copies. Give the files different
+            labels to compare them, or pass only one.
     """
     paths = list(paths)
     if isinstance(labels, str):
@@ -187,6 +206,7 @@ def read_logs(paths: Sequence, labels: Sequence[str] | str | None = None) -> pd.
 
     frames = []
     seen = set()
+    runs = {}  # (dataset, config, run, seed) -> the file that gave that run
     for index, entry in enumerate(paths):
         label = None if labels is None else labels[index]
         for path in find_logs([entry]):
@@ -195,12 +215,57 @@ def read_logs(paths: Sequence, labels: Sequence[str] | str | None = None) -> pd.
                 log.info("skipping %s: already read", path)
                 continue
             seen.add(path.resolve())
-            frames.append(read_log(path, label=label))
+            frame = read_log(path, label=label)
+            _check_new_run(runs, frame, path)
+            frames.append(frame)
     if not frames:
         raise LogFormatError("no training logs given", ", ".join(map(str, paths)) or "-")
     frame = pd.concat(frames, ignore_index=True)
     frame.attrs = {"runs": {f.attrs["source"]: dict(f.attrs) for f in frames}}
     return frame
+
+
+def _text_log_of(metrics_path: Path) -> Path | None:
+    """Return the text log whose metrics file `metrics_path` is, or None."""
+    if metrics_path.name == METRICS_NAME:
+        candidates = list(metrics_path.parent.glob("*.log"))
+    else:
+        candidates = [metrics_path.with_name(metrics_path.name[: -len(METRICS_NAME)] + "log")]
+    for candidate in candidates:
+        if candidate.is_file() and metrics_for(candidate) == metrics_path:
+            return candidate
+    return None
+
+
+def _resumes_from_text(rows: list, info: dict, path: Path, text_log: Path, dataset):
+    """Mark the metrics rows that the text log `text_log` shows as resumed."""
+    try:
+        _, text_info = parse_text_log(text_log, dataset=dataset)
+    except LogFormatError as error:
+        log.warning("%s: resumes not read from its text log: %s", path, error)
+        return
+    if not text_info["resumes"]:
+        return
+    first = min(resume["epoch"] for resume in text_info["resumes"])
+    for row in rows:
+        row["resumed"] = row["resumed"] or row["epoch"] >= first
+    if not info["resumes"]:
+        info["resumes"] = [{**resume, "path": str(text_log)} for resume in text_info["resumes"]]
+
+
+def _check_new_run(runs: dict, frame: pd.DataFrame, path: Path):
+    """Record the run of `frame`, read from `path`, and raise if another file gave it."""
+    first = frame.iloc[0]
+    seed = None if pd.isna(first["seed"]) else int(first["seed"])
+    key = (first["dataset"], first["config"], first["run"], seed)
+    earlier = runs.setdefault(key, path)
+    if earlier != path:
+        dataset = f" of {first['dataset']}" if first["dataset"] is not None else ""
+        raise LogFormatError(
+            f"the same run ({first['run']}{dataset}) as {earlier}; one run cannot be two "
+            "seeds: pass one of the files, or give each its own label (--label)",
+            path,
+        )
 
 
 def _run_path(metrics_path: Path) -> Path:

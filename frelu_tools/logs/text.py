@@ -51,6 +51,8 @@ _FORK_EPOCH = re.compile(
 _UPSTREAM_EPOCH = re.compile(rf"\* Finished epoch # (\d+)\s+top1:\s*({_NUM})\s+top5:\s*({_NUM})")
 _TRAINING_START = re.compile(rf"=> Training epoch # (\d+)(?: with LR = ({_NUM}))?")
 
+_ABSENT = object()  # an option a trace line does not give
+
 _FORK = "frelu.torch"
 _UPSTREAM = "fb.resnet.torch"
 
@@ -106,7 +108,9 @@ def parse_text_log(path, dataset: str | None = None) -> tuple[list[dict], dict]:
 
     Raises:
         LogFormatError: an empty or binary file, no completed epoch, both formats in
-            one file, or a broken record line that is not the last line of a training.
+            one file, a broken record line that is not the last line of a training, or
+            a later `th main.lua` line that is not a resume of the first training (no
+            `-resume`, or other options): two trainings in one file.
     """
     path = Path(path)
     data = path.read_bytes()
@@ -150,6 +154,7 @@ class _Parser:
         self.cut_off_line = None
         self.resumes = []
         self.commands = []  # the options of each `th main.lua` trace line
+        self.first_trace = None  # (line, all options) of the first training's trace line
 
     def feed(self, number: int, line: str):
         kind = _record_kind(line)
@@ -202,12 +207,50 @@ class _Parser:
         if self.segment.has_records:
             self._new_segment(number)
         if is_trace:
+            self._check_same_training(number, line)
             self.segment.options = parse_command(line)
             self.commands.append(self.segment.options)
             if self.segment.options.get("resume", "none") != "none":
                 self.segment.resumed = True
         elif not line.startswith("=> Creating model"):
             self.segment.resumed = True
+
+    def _check_same_training(self, number: int, line: str):
+        """Reject a trace line that starts a training other than a resume of the first.
+
+        A resume repeats the first training's options and adds `-resume`. A line without
+        `-resume`, or with other options, starts a different training appended to the
+        file, whose epochs would replace the first training's.
+        """
+        options = _trace_options(line)
+        if self.segment.index == 0:
+            # Trace lines before the first record: the last one started the training.
+            self.first_trace = (number, options)
+            return
+        first_line, first = self.first_trace or (1, None)
+        if options.pop("-resume", "none") == "none":
+            problem = "has no -resume option: it starts a new training after the one from "
+            problem += f"line {first_line}"
+        elif first is None:
+            return  # The first training has no trace line to compare with.
+        else:
+            # NOTE: every option counts, so a resume that raises -nEpochs to train for
+            # longer is rejected too.
+            first = {key: value for key, value in first.items() if key != "-resume"}
+            changed = []
+            for key in dict.fromkeys([*first, *options]):
+                old, new = first.get(key, _ABSENT), options.get(key, _ABSENT)
+                if old != new:
+                    changed.append(f"{key} {_shown(new)} instead of {_shown(old)}")
+            if not changed:
+                return
+            problem = f"resumes the training from line {first_line} with other options: "
+            problem += ", ".join(changed)
+        raise LogFormatError(
+            f"two trainings in one log: this 'th main.lua' line {problem}; split the file",
+            self.path,
+            number,
+        )
 
     def _new_segment(self, number: int):
         # A training appended without its own trace line ran with the same options.
@@ -363,6 +406,41 @@ class _Parser:
             "cut_off_line": self.cut_off_line,
         }
         return [self.rows[epoch] for epoch in sorted(self.rows)], info
+
+
+def _trace_options(line: str) -> dict:
+    """Return the `-name value` options of a `th main.lua` trace line as a dict.
+
+    An option without a value (followed by another option or the end) maps to None.
+    """
+    words = line.split()
+    ends = [i for i, word in enumerate(words) if word.endswith("main.lua")]
+    words = words[ends[0] + 1 :] if ends else []
+    options = {}
+    for index, word in enumerate(words):
+        if not word.startswith("-") or _is_number(word):
+            continue
+        value = words[index + 1] if index + 1 < len(words) else None
+        if value is not None and value.startswith("-") and not _is_number(value):
+            value = None
+        options[word] = value
+    return options
+
+
+def _shown(value) -> str:
+    if value is _ABSENT:
+        return "(absent)"
+    if value is None:
+        return "(no value)"
+    return value
+
+
+def _is_number(word: str) -> bool:
+    try:
+        float(word)
+    except ValueError:
+        return False
+    return True
 
 
 def _is_record(line: str) -> bool:
