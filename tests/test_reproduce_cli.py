@@ -404,6 +404,27 @@ def test_run_restores_port_log_level(tmp_path, tiny_configs):
         port_log.setLevel(before)
 
 
+class _StopInFirstIteration:
+    """Stand-in for StopRequest that reports SIGINT once training has started."""
+
+    def __init__(self):
+        self.calls = 0
+        self.signal_name = None
+
+    def __call__(self):
+        # The first poll comes before the first run starts, the second after an iteration.
+        self.calls += 1
+        if self.calls > 1:
+            self.signal_name = "SIGINT"
+        return self.signal_name is not None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        pass
+
+
 def _tiny_args(tiny_configs, out, *extra):
     return [
         "reproduce",
@@ -418,6 +439,38 @@ def _tiny_args(tiny_configs, out, *extra):
         str(out),
         *extra,
     ]
+
+
+def test_stop_in_first_epoch_then_resume(tmp_path, tiny_configs, monkeypatch, caplog):
+    out = tmp_path / "out"
+    log_path = out / "log" / "cifar10" / "resnet-possrelu-8-seed0.log"
+    with monkeypatch.context() as patch:
+        patch.setattr("frelu_tools.train.schedule.StopRequest", _StopInFirstIteration)
+        stopped = CliRunner().invoke(cli, _tiny_args(tiny_configs, out, "--epochs", "1"))
+    assert stopped.exit_code == 130, stopped.output
+    assert "stopped in epoch 1, no epoch finished, nothing to resume" in stopped.stdout
+    assert "epochs 1-0" not in stopped.stdout
+    assert "before any epoch finished" in stopped.stderr
+    assert f"start over with: --resume {out}" in stopped.stderr
+    assert log_path.read_text().splitlines()[-1].endswith("no epoch completed")
+
+    resumed = CliRunner().invoke(
+        cli, _tiny_args(tiny_configs, out, "--epochs", "1", "--resume", str(out))
+    )
+    assert resumed.exit_code == 0, resumed.output
+    assert "starting it afresh and replacing its log" in caplog.text
+    assert "done, epochs 1-1" in resumed.stdout
+    assert "Stopped" not in log_path.read_text()
+    assert log_path.read_text().count("=> Creating model") == 1
+
+
+def test_resume_folder_without_selected_runs(tmp_path, tiny_configs):
+    out = tmp_path / "out"
+    (out / "log" / "cifar10").mkdir(parents=True)
+    result = CliRunner().invoke(
+        cli, _tiny_args(tiny_configs, out, "--epochs", "1", "--resume", str(out))
+    )
+    _one_error_line(result, "no log or checkpoint of the selected runs found")
 
 
 def test_resume_finished_run_does_nothing(tmp_path, tiny_configs):

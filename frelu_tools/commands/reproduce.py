@@ -218,7 +218,15 @@ def reproduce_command(
         click.echo(_result_line(result))
     _plot_mnist_features(results, planned, data, out_dir)
     if stopped_by is not None:
-        click.echo(f"stopped by {stopped_by}; continue with: --resume {out_dir}", err=True)
+        if results and all(result.last_epoch == 0 for result in results):
+            click.echo(
+                f"stopped by {stopped_by} before any epoch finished, so there is nothing "
+                f"to resume; start over with: --resume {out_dir} (runs without a finished "
+                "epoch start afresh)",
+                err=True,
+            )
+        else:
+            click.echo(f"stopped by {stopped_by}; continue with: --resume {out_dir}", err=True)
         sys.exit(130 if stopped_by == "SIGINT" else 143)
 
 
@@ -226,6 +234,17 @@ def _result_line(result) -> str:
     """Return the summary line of one run: its state, epochs, best error and log."""
     if result.already_complete:
         return f"{result.name}: already trained to epoch {result.last_epoch}; nothing to do"
+
+    if result.interrupted and result.last_epoch < result.first_epoch:
+        if result.last_epoch == 0:
+            return (
+                f"{result.name}: stopped in epoch 1, no epoch finished, nothing to resume, "
+                f"log {result.log_path}"
+            )
+        return (
+            f"{result.name}: stopped in epoch {result.first_epoch}, no new epoch finished, "
+            f"the checkpoint of epoch {result.last_epoch} is the latest, log {result.log_path}"
+        )
 
     best = "-" if result.best_top1_err is None else f"{result.best_top1_err:.3f}"
     state = "stopped" if result.interrupted else "done"

@@ -63,28 +63,23 @@ def plan_runs(
         seeds: seeds to run for every configuration; None uses each configuration's own.
         out_dir: the output folder.
         resume: None for fresh runs. An output folder of an earlier request makes each
-            run continue from its own `latest.pt`, and runs without one start fresh. One
-            checkpoint (a file, or a frelu-tools or Torch7 checkpoint folder) needs a
-            request of exactly one configuration and one seed.
+            run continue from its own `latest.pt`, and runs without one (never started,
+            or stopped in their first epoch) start fresh. One checkpoint (a file, or a
+            frelu-tools or Torch7 checkpoint folder) needs a request of exactly one
+            configuration and one seed.
 
     Raises:
-        FreluToolsError: a single checkpoint given for several runs.
+        FreluToolsError: a single checkpoint given for several runs, or an output
+            folder with no log or checkpoint of any of the runs.
     """
     pairs = [(config, seed) for config in configs for seed in (seeds or config.seeds)]
     if resume is None:
         return [PlannedRun(config, seed, None) for config, seed in pairs]
 
     resume = Path(resume)
-    if (resume / "checkpoints").is_dir():
-        planned = []
-        for config, seed in pairs:
-            folder = run_paths(resume, config, seed)[2]
-            if (folder / LATEST).is_file():
-                planned.append(PlannedRun(config, seed, folder))
-            else:
-                # Stopped before its first epoch ended: nothing to keep, so start over.
-                planned.append(PlannedRun(config, seed, None, overwrite=True))
-        return planned
+    # A run stopped in its first epoch leaves log/ but no checkpoints/ folder.
+    if (resume / "checkpoints").is_dir() or (resume / "log").is_dir():
+        return _plan_from_output_folder(pairs, out_dir, resume)
 
     if len(pairs) != 1:
         raise FreluToolsError(
@@ -94,6 +89,41 @@ def plan_runs(
         )
     config, seed = pairs[0]
     return [PlannedRun(config, seed, resume)]
+
+
+def _plan_from_output_folder(pairs, out_dir: Path, resume: Path) -> list[PlannedRun]:
+    """Plan each run to continue from its `latest.pt` under `resume`, or to start afresh.
+
+    Raises:
+        FreluToolsError: `resume` contains no log or checkpoint of any of the runs.
+    """
+    planned, found = [], False
+    for config, seed in pairs:
+        log_path, metrics_path, folder = run_paths(resume, config, seed)
+        if (folder / LATEST).is_file():
+            planned.append(PlannedRun(config, seed, folder))
+            found = True
+            continue
+
+        # A fresh start may replace what is in the output folder only where no
+        # completed epoch is lost.
+        overwrite = not (run_paths(out_dir, config, seed)[2] / LATEST).is_file()
+        if log_path.exists() or metrics_path.exists():
+            found = True
+            log.warning(
+                "%s: stopped before its first epoch finished; starting it afresh and "
+                "replacing its log",
+                config.run_name(seed),
+            )
+        planned.append(PlannedRun(config, seed, None, overwrite=overwrite))
+
+    if not found:
+        raise FreluToolsError(
+            f"--resume {resume}: no log or checkpoint of the selected runs found "
+            f"({run_paths(resume, *pairs[0])[0]} is missing, for one); check the "
+            "configuration names and --seeds, or drop --resume to start them"
+        )
+    return planned
 
 
 def run_planned(
