@@ -189,6 +189,16 @@ def test_resume_with_other_options_rejected(tmp_path, option, changed):
     assert f"from line 1 with other options: {changed};" in caught.value.reason
 
 
+def test_resume_with_longer_schedule_reads(tmp_path):
+    lines = ["+ th main.lua -dataset cifar10 -manualSeed 0 -nEpochs 1 -LR 0.1"]
+    lines += fork_epoch(1, 60.0)
+    lines += ["+ th main.lua -dataset cifar10 -manualSeed 0 -nEpochs 2 -LR 0.05 -resume c"]
+    lines += fork_epoch(2, 50.0)
+    frame = read_log(write_log(tmp_path, lines))
+    assert frame["epoch"].tolist() == [1, 2]
+    assert frame["resumed"].tolist() == [False, True]
+
+
 def test_trace_lines_before_first_record(tmp_path):
     # A start that failed before its first epoch, then the training that ran.
     lines = ["+ th main.lua -dataset cifar10 -manualSeed 0", "luajit: out of memory"]

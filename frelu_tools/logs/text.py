@@ -52,6 +52,7 @@ _UPSTREAM_EPOCH = re.compile(rf"\* Finished epoch # (\d+)\s+top1:\s*({_NUM})\s+t
 _TRAINING_START = re.compile(rf"=> Training epoch # (\d+)(?: with LR = ({_NUM}))?")
 
 _ABSENT = object()  # an option a trace line does not give
+_RUN_IDENTITY = ("-netType", "-depth", "-dataset", "-manualSeed", "-shortcutType")
 
 _FORK = "frelu.torch"
 _UPSTREAM = "fb.resnet.torch"
@@ -218,9 +219,9 @@ class _Parser:
     def _check_same_training(self, number: int, line: str):
         """Reject a trace line that starts a training other than a resume of the first.
 
-        A resume repeats the first training's options and adds `-resume`. A line without
-        `-resume`, or with other options, starts a different training appended to the
-        file, whose epochs would replace the first training's.
+        A resume adds `-resume` and keeps the network, data set and seed options
+        (`_RUN_IDENTITY`). A line without `-resume`, or with other such options, starts a
+        different training appended to the file, whose epochs would replace the first's.
         """
         options = _trace_options(line)
         if self.segment.index == 0:
@@ -234,11 +235,10 @@ class _Parser:
         elif first is None:
             return  # The first training has no trace line to compare with.
         else:
-            # NOTE: every option counts, so a resume that raises -nEpochs to train for
-            # longer is rejected too.
-            first = {key: value for key, value in first.items() if key != "-resume"}
+            # Only the options that say which network and seed a run trains tell two
+            # trainings apart; a resume may well change -nEpochs, -LR, -nGPU or -data.
             changed = []
-            for key in dict.fromkeys([*first, *options]):
+            for key in [key for key in _RUN_IDENTITY if key in first or key in options]:
                 old, new = first.get(key, _ABSENT), options.get(key, _ABSENT)
                 if old != new:
                     changed.append(f"{key} {_shown(new)} instead of {_shown(old)}")
