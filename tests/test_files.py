@@ -43,10 +43,10 @@ def test_atomic_write_target_is_folder(tmp_path):
 
 def test_atomic_write_unwritable_folder(tmp_path, monkeypatch):
     # Root can write into a chmod 555 folder, so simulate the refusal of the file system.
-    def refuse(**kwargs):
+    def reject_mkstemp(**kwargs):
         raise PermissionError(13, "Read-only file system")
 
-    monkeypatch.setattr("frelu_tools.files.tempfile.mkstemp", refuse)
+    monkeypatch.setattr("frelu_tools.files.tempfile.mkstemp", reject_mkstemp)
     with pytest.raises(OutputFolderError, match=r"cannot create a file in .*Read-only file system"):
         with atomic_write(tmp_path / "curves.png") as tmp:
             tmp.write_bytes(b"new")

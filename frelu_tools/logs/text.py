@@ -235,7 +235,7 @@ class _Parser:
         elif first is None:
             return  # The first training has no trace line to compare with.
         else:
-            # Only the options that say which network and seed a run trains tell two
+            # Only the options that name the network, data set and seed tell two
             # trainings apart; a resume may well change -nEpochs, -LR, -nGPU or -data.
             changed = []
             for key in [key for key in _RUN_IDENTITY if key in first or key in options]:
