@@ -7,23 +7,13 @@ from pathlib import Path
 import pandas as pd
 
 from frelu_tools.logs.errors import LogFormatError
-from frelu_tools.logs.metrics import parse_metrics_log
+from frelu_tools.logs.metrics import METRIC_COLUMNS, parse_metrics_log
 from frelu_tools.logs.names import parse_run_name, split_net_type
 from frelu_tools.logs.text import parse_text_log
 
 log = logging.getLogger(__name__)
 
-EPOCH_COLUMNS = [
-    "epoch",
-    "lr",
-    "train_top1_err",
-    "train_top5_err",
-    "train_loss",
-    "test_top1_err",
-    "test_top5_err",
-    "resumed",
-    "train_approx",
-]
+EPOCH_COLUMNS = ["epoch", *METRIC_COLUMNS, "resumed", "train_approx"]
 NAME_COLUMNS = [
     "run",
     "source",

@@ -113,31 +113,24 @@ class SoftMax(nn.Module):
     over all its entries at once, as `cudnn.SoftMax` does (CUDNN_SOFTMAX_MODE_INSTANCE).
     """
 
+    _function = staticmethod(torch.softmax)
+
     def __init__(self, instance: bool = False):
         super().__init__()
         self.instance = instance
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         values, dim = _softmax_input(input, self.instance)
-        return torch.softmax(values, dim=dim).view_as(input)
+        return self._function(values, dim=dim).view_as(input)
 
     def extra_repr(self) -> str:
         return "instance=True" if self.instance else ""
 
 
-class LogSoftMax(nn.Module):
+class LogSoftMax(SoftMax):
     """Log-softmax with Torch7's dimension rule (`nn/LogSoftMax.lua`); see `SoftMax`.
 
     `instance=True` normalises every sample over all its entries, as `cudnn.LogSoftMax`.
     """
 
-    def __init__(self, instance: bool = False):
-        super().__init__()
-        self.instance = instance
-
-    def forward(self, input: torch.Tensor) -> torch.Tensor:
-        values, dim = _softmax_input(input, self.instance)
-        return torch.log_softmax(values, dim=dim).view_as(input)
-
-    def extra_repr(self) -> str:
-        return "instance=True" if self.instance else ""
+    _function = staticmethod(torch.log_softmax)
