@@ -123,7 +123,7 @@ def parse_run_name(path) -> dict:
         variant_parts.insert(0, rest)
 
     if net_type not in KNOWN_NET_TYPES and depth is None and result["seed"] is None:
-        # A name such as `train.log` says nothing about the network.
+        # A name such as `train.log` names no network.
         net_type = None
     result["net_type"] = net_type
     result["depth"] = depth

@@ -1,6 +1,6 @@
 """Parse the text that `th main.lua ... 2>&1 | tee LOG` captured: one row per epoch.
 
-Two formats, told apart by their epoch lines:
+Two formats, distinguished by their epoch lines:
 
 - the FReLU fork (its `main.lua`) prints, after each epoch,
   ` * Epoch # E     train-top1: ...  train-top5: ...  test-top1: ...  test-top5: ...`;

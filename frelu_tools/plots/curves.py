@@ -68,7 +68,7 @@ def plot_curves(
         xlim, ylim: axis limits, or None for automatic ones.
         log_y: logarithmic error axis.
         set_column: a column naming the set of each row (e.g. `original` and
-            `reproduced`); the sets are overlaid and told apart by line style.
+            `reproduced`); the sets are overlaid and distinguished by line style.
 
     Returns:
         The figure (not attached to pyplot, so it needs no display). Its axes contain

@@ -6,7 +6,7 @@ the model (architecture spec and state_dict), a `torch.optim.SGD` state_dict, th
 completed epoch, the learning rate and the original hyperparameters, so that training
 resumes where it stopped.
 
-A Torch7 folder written by the FReLU fork's `checkpoints.lua` holds `latest.t7`
+A Torch7 folder written by the FReLU fork's `checkpoints.lua` contains `latest.t7`
 (`{epoch, modelFile, optimFile}`), `model_E.t7` and `optimState_E.t7`. The optimizer
 state is `optim.sgd`'s table: hyperparameters plus the momentum buffer `dfdx`, one flat
 vector laid out like `model:getParameters()`. `convert_checkpoint_folder` splits that

@@ -133,7 +133,7 @@ def checkpoint_report(folder: Path | str) -> dict:
         channel-wise bias, with all values in `frelu_values`.
 
     Raises:
-        CheckpointFolderError: the folder holds no `latest.t7` and no `model_E.t7`, or
+        CheckpointFolderError: the folder contains no `latest.t7` and no `model_E.t7`, or
             a file in it is not what `checkpoints.lua` writes there.
         T7FormatError: a file cannot be read.
     """
